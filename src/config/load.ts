@@ -45,7 +45,7 @@ export function readYamlFile(file: string): unknown {
     if (err instanceof ConfigError) throw err;
     const e = err as YAMLParseError;
     const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : 'YAML';
-    throw new ConfigError(file, [`${where}: ${e.message.split('\n')[0]}`]);
+    throw new ConfigError(file, [`${where}: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`]);
   }
 }
 

@@ -1,0 +1,206 @@
+// The composition root of one bridge instance: edge → admission → queue → store → index.
+// Every instance shares Redis (watermarks, buckets, queues), so instances scale side by side.
+import { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Client as OpenSearchClient } from '@opensearch-project/opensearch';
+import type { BridgeConfig } from './config/schema.js';
+import { createLogger, type Logger } from './telemetry/logger.js';
+import { sharedKeys } from './queue/keys.js';
+import { STORE_QUEUE, eventsJobId, type EventsJob } from './queue/jobs.js';
+import { RedisTokenBuckets } from './admission/token-bucket.js';
+import { PressureMonitor } from './admission/pressure.js';
+import { Watermarks } from './edge/watermarks.js';
+import { EdgeMetrics } from './edge/edge-metrics.js';
+import { BatchHandler } from './edge/batch-handler.js';
+import { EdgeBroker } from './edge/broker.js';
+import { DeviceCredentials } from './edge/auth.js';
+import { AdminServer } from './http/admin-server.js';
+import { createDynamoClient } from './store/dynamo-client.js';
+import { ensureEventsTable } from './store/table.js';
+import { startStoreWorker } from './store/store-worker.js';
+import { ensureEventsIndex } from './index/index-setup.js';
+import { startIndexWorker } from './index/index-worker.js';
+
+export interface Endpoints {
+  redis: string;
+  dynamodb: string;
+  opensearch: string;
+}
+
+export interface BridgeOptions {
+  config: BridgeConfig;
+  log?: Logger;
+  /** Which stages this instance runs; all by default. Edge-only and worker-only instances share Redis. */
+  roles?: { edge?: boolean; store?: boolean; index?: boolean };
+}
+
+export interface Bridge {
+  readonly mqttPort: number;
+  readonly httpPort: number;
+  readonly endpoints: Endpoints;
+  readonly registry: Registry;
+  config(): BridgeConfig;
+  ready(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  /** Graceful: stop accepting, ack in-flight batches, finish in-flight jobs, close queues and broker. */
+  stop(): Promise<void>;
+}
+
+function requireEndpoints(c: BridgeConfig): Endpoints {
+  const missing = [
+    c.redis.url === null && 'redis.url',
+    c.dynamodb.endpoint === null && 'dynamodb.endpoint',
+    c.opensearch.node === null && 'opensearch.node',
+  ].filter(Boolean);
+  if (missing.length > 0) throw new Error(`startBridge needs ${missing.join(', ')} (npm start starts a local stack for them)`);
+  return { redis: c.redis.url!, dynamodb: c.dynamodb.endpoint!, opensearch: c.opensearch.node! };
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
+  let config = opts.config;
+  const endpoints = requireEndpoints(config);
+  const log = opts.log ?? createLogger(config.log.level);
+  const roles = { edge: true, store: true, index: true, ...opts.roles };
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ingest_process_' });
+
+  const redis = new Redis(endpoints.redis, { lazyConnect: false });
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  const keys = sharedKeys(config.redis.keyPrefix);
+  const dynamo: DynamoDBClient = createDynamoClient(config);
+  const os = new OpenSearchClient({ node: endpoints.opensearch });
+  await ensureEventsTable(dynamo, config.dynamodb.table);
+  await ensureEventsIndex(os, config.opensearch.index, { refreshInterval: config.opensearch.refreshInterval.normal });
+
+  const closers: (() => Promise<void>)[] = [];
+  const pressure = new PressureMonitor(redis, keys, config.storage.writeUnitsPerSec, config.admission.pressurePollMs);
+  await pressure.start();
+  closers.push(async () => pressure.stop());
+
+  let edge: EdgeBroker | null = null;
+  let handler: BatchHandler | null = null;
+  let storeQueue: Queue<EventsJob> | null = null;
+  if (roles.edge) {
+    storeQueue = new Queue<EventsJob>(STORE_QUEUE, { connection: { url: endpoints.redis }, prefix: config.redis.keyPrefix });
+    const queue = storeQueue;
+    const metrics = new EdgeMetrics(registry, () => pressure.current());
+    const killBeforeAck = process.env['BRIDGE_TEST_KILL_BEFORE_ACK'];
+    handler = new BatchHandler({
+      config: () => config,
+      watermarks: new Watermarks(redis, keys),
+      buckets: new RedisTokenBuckets(redis),
+      keys,
+      pressure,
+      metrics,
+      enqueue: async (job) => {
+        // Depth first: a crash between the two overstates the queue for a while (admission errs
+        // on the safe side) instead of understating it.
+        await redis.incrby(keys.depthEvents, job.events.length);
+        try {
+          await queue.add('events', job, {
+            jobId: eventsJobId('store', job),
+            removeOnComplete: { count: 1000 },
+            removeOnFail: { count: 10000 },
+          });
+        } catch (err) {
+          await redis.decrby(keys.depthEvents, job.events.length).catch(() => undefined);
+          throw err;
+        }
+      },
+      publishAck: (tenant, device, ack) => edge!.publishAck(tenant, device, ack),
+      log,
+      // Crash test hook: the process dies after the watermark advanced and before the ack left.
+      beforeAck: killBeforeAck ? (ack) => void (ack.batchId === killBeforeAck && process.kill(process.pid, 'SIGKILL')) : undefined,
+    });
+    const credentials = config.mqtt.auth.enabled ? DeviceCredentials.fromFile(config.mqtt.auth.credentialsFile!) : null;
+    edge = new EdgeBroker({ config: () => config, handler: () => handler!, metrics, credentials, log });
+    await edge.listen(config.mqtt.host, config.mqtt.port);
+    log.info({ port: edge.port, host: config.mqtt.host }, 'mqtt listening');
+  }
+  if (roles.store) {
+    const w = await startStoreWorker({ config, redisUrl: endpoints.redis, dynamo, registry, log: log.child({ stage: 'store' }) });
+    closers.push(() => w.close());
+  }
+  if (roles.index) {
+    const w = await startIndexWorker({ config, redisUrl: endpoints.redis, client: os, registry, log: log.child({ stage: 'index' }) });
+    closers.push(() => w.close());
+  }
+
+  async function ready(): Promise<{ ready: boolean; checks: Record<string, string> }> {
+    const checks: Record<string, string> = {};
+    const probe = async (name: string, p: () => Promise<unknown>) => {
+      try {
+        await withTimeout(p(), 2000);
+        checks[name] = 'ok';
+      } catch (err) {
+        checks[name] = (err as Error).message;
+      }
+    };
+    await Promise.all([
+      probe('redis', () => redis.ping()),
+      probe('dynamodb', () => dynamo.send(new DescribeTableCommand({ TableName: config.dynamodb.table }))),
+      probe('opensearch', () => os.cluster.health({ timeout: '1s' })),
+    ]);
+    return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
+  }
+
+  const admin = new AdminServer(registry);
+  admin
+    .get('/healthz', () => ({ status: 200, body: { status: 'ok' } }))
+    .get('/readyz', async () => {
+      const r = await ready();
+      return { status: r.ready ? 200 : 503, body: r };
+    })
+    .get('/status.json', () => ({
+      status: 200,
+      body: {
+        endpoints,
+        mqtt: { port: edge?.port ?? null, connectedClients: edge?.connectedClients ?? 0 },
+        inFlightBatches: handler?.inFlightBatches ?? 0,
+        pressure: pressure.current(),
+        config: { dynamodb: { table: config.dynamodb.table }, opensearch: { index: config.opensearch.index }, admission: { mode: config.admission.mode } },
+      },
+    }));
+  await admin.listen(config.http.host, config.http.port);
+  log.info({ port: admin.port, host: config.http.host }, 'admin http listening');
+
+  let stopping: Promise<void> | null = null;
+  async function stop(): Promise<void> {
+    stopping ??= (async () => {
+      const deadline = Date.now() + config.shutdown.graceMs;
+      if (edge) await edge.stopAccepting();
+      if (handler) await withTimeout(handler.drain(), Math.max(1, deadline - Date.now())).catch(() => log.warn('in-flight batches not acked before the grace period ended'));
+      if (edge) await edge.close();
+      for (const close of closers.reverse()) {
+        await withTimeout(close(), Math.max(1, deadline - Date.now())).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'a stage did not close in time'));
+      }
+      if (storeQueue) await storeQueue.close();
+      await admin.close();
+      dynamo.destroy();
+      await os.close();
+      redis.disconnect();
+      log.info('bridge stopped');
+    })();
+    return stopping;
+  }
+
+  return {
+    mqttPort: edge?.port ?? 0,
+    httpPort: admin.port,
+    endpoints,
+    registry,
+    config: () => config,
+    ready,
+    stop,
+  };
+}

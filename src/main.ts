@@ -1,0 +1,86 @@
+// npm start [-- --config FILE]: loads and validates the config, starts the local stack for every
+// endpoint that is not configured, then runs the bridge until SIGTERM/SIGINT.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, deepMerge, validateConfig } from './config/load.js';
+import type { BridgeConfig } from './config/schema.js';
+import { createLogger } from './telemetry/logger.js';
+import type { Bridge } from './bridge.js';
+
+function fail(message: string): never {
+  process.stderr.write(`ingest-bridge: ${message}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let args;
+  try {
+    args = parseArgs({ options: { config: { type: 'string', short: 'c' } }, allowPositionals: false });
+  } catch (err) {
+    fail(`${(err as Error).message} (usage: npm start -- [--config FILE])`);
+  }
+  const file = args.values.config ? resolve(args.values.config) : undefined;
+  let config: BridgeConfig;
+  try {
+    config = loadConfig({ file });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  const log = createLogger(config.log.level);
+  const started = Date.now();
+  // Loaded after the config is known to be valid, so that a bad config is refused at once.
+  const [{ startBridge }, { startLocalStack }] = await Promise.all([import('./bridge.js'), import('./stack/local-stack.js')]);
+
+  const needStack = config.redis.url === null || config.dynamodb.endpoint === null || config.opensearch.node === null;
+  const stack = needStack
+    ? await startLocalStack({
+        redisUrl: config.redis.url ?? undefined,
+        dynamodbEndpoint: config.dynamodb.endpoint ?? undefined,
+        opensearchNode: config.opensearch.node ?? undefined,
+        dataDir: resolve(config.stack.dataDir),
+        opensearch: { heapMb: config.stack.opensearchHeapMb },
+        onProgress: (msg: string) => log.info({ stack: msg }, 'local stack starting'),
+        log,
+      })
+    : null;
+  if (stack) {
+    log.info({ endpoints: stack.endpoints, started: stack.started }, 'local stack ready');
+    config = validateConfig(
+      deepMerge(config, { redis: { url: stack.endpoints.redis }, dynamodb: { endpoint: stack.endpoints.dynamodb }, opensearch: { node: stack.endpoints.opensearch } }),
+      file ?? 'defaults',
+    );
+  }
+
+  let bridge: Bridge;
+  try {
+    bridge = await startBridge({ config, log });
+  } catch (err) {
+    log.error({ err }, 'bridge failed to start');
+    await stack?.stop();
+    process.exit(1);
+  }
+  log.info({ mqttPort: bridge.mqttPort, httpPort: bridge.httpPort, readyInMs: Date.now() - started }, 'bridge ready');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const hardStop = setTimeout(() => {
+      log.error('shutdown took longer than shutdown.graceMs + 10 s; exiting');
+      process.exit(1);
+    }, config.shutdown.graceMs + 10_000);
+    hardStop.unref();
+    await bridge.stop();
+    await stack?.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ingest-bridge: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
