@@ -15,10 +15,14 @@ function fail(message: string): never {
 async function main(): Promise<void> {
   let args;
   try {
-    args = parseArgs({ options: { config: { type: 'string', short: 'c' } }, allowPositionals: false });
+    args = parseArgs({ options: { config: { type: 'string', short: 'c' }, roles: { type: 'string' } }, allowPositionals: false });
   } catch (err) {
-    fail(`${(err as Error).message} (usage: npm start -- [--config FILE])`);
+    fail(`${(err as Error).message} (usage: npm start -- [--config FILE] [--roles edge,store,index])`);
   }
+  const roleList = (args.values.roles ?? process.env['BRIDGE_ROLES'] ?? 'edge,store,index').split(',').map((r) => r.trim());
+  const unknownRole = roleList.find((r) => !['edge', 'store', 'index'].includes(r));
+  if (unknownRole !== undefined) fail(`--roles: unknown role "${unknownRole}" (edge, store, index)`);
+  const roles = { edge: roleList.includes('edge'), store: roleList.includes('store'), index: roleList.includes('index') };
   const file = args.values.config ? resolve(args.values.config) : undefined;
   let config: BridgeConfig;
   try {
@@ -54,7 +58,7 @@ async function main(): Promise<void> {
 
   let bridge: Bridge;
   try {
-    bridge = await startBridge({ config, log });
+    bridge = await startBridge({ config, log, roles });
   } catch (err) {
     log.error({ err }, 'bridge failed to start');
     await stack?.stop();

@@ -83,3 +83,21 @@ describe('config', () => {
     expect(stderr).not.toMatch(/\bat .*\.ts:\d+/);
   });
 });
+
+describe('docker-compose.yml', () => {
+  it('wires the bridge through config keys the schema knows, and its overlay loads', async () => {
+    const { parse } = await import('yaml');
+    const { readFileSync } = await import('node:fs');
+    const { ENV_OVERRIDES } = await import('../src/config/load.js');
+    const compose = parse(readFileSync(join(__dirname, '../docker-compose.yml'), 'utf8')) as { services: Record<string, { environment?: Record<string, string> }> };
+    const env = compose.services['bridge']!.environment!;
+    const bridgeVars = Object.keys(env).filter((k) => k.startsWith('BRIDGE_'));
+    expect(bridgeVars.sort()).toEqual(['BRIDGE_DYNAMODB_ENDPOINT', 'BRIDGE_OPENSEARCH_NODE', 'BRIDGE_REDIS_URL']);
+    for (const v of bridgeVars) expect(ENV_OVERRIDES[v]).toBeDefined();
+    const c = loadConfig({ file: join(__dirname, '../config/docker.yaml'), env });
+    expect(c.redis.url).toBe('redis://redis:6379');
+    expect(c.dynamodb.endpoint).toBe('http://dynamodb:8000');
+    expect(c.opensearch.node).toBe('http://opensearch:9200');
+    expect(c.mqtt.host).toBe('0.0.0.0');
+  });
+});
