@@ -55,7 +55,7 @@ export const configSchema = z
       auth: z
         .strictObject({
           enabled: z.boolean().describe('Require device credentials and enforce per-device topic ACLs.'),
-          credentialsFile: z.string().min(1).nullable().describe('YAML file of hashed device secrets (see docs/auth.md). Required when enabled.'),
+          credentialsFile: z.string().min(1).nullable().describe('YAML file of hashed device secrets (see docs/contract.md). Required when enabled.'),
         })
         .describe('Device authentication and ACL.'),
     }),
