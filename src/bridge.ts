@@ -17,6 +17,9 @@ import { BatchHandler } from './edge/batch-handler.js';
 import { EdgeBroker } from './edge/broker.js';
 import { DeviceCredentials } from './edge/auth.js';
 import { AdminServer } from './http/admin-server.js';
+import { redactConfig } from './config/redact.js';
+import { effectiveLimits } from './admission/limits.js';
+import { isValidId } from './contract/identity.js';
 import { createDynamoClient } from './store/dynamo-client.js';
 import { ensureEventsTable } from './store/table.js';
 import { startStoreWorker } from './store/store-worker.js';
@@ -42,6 +45,8 @@ export interface Bridge {
   readonly endpoints: Endpoints;
   readonly registry: Registry;
   config(): BridgeConfig;
+  /** Applies a new config to every live key (admission, pacing, indexing limits) at once. */
+  reconfigure(next: BridgeConfig): void;
   ready(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   /** Graceful: stop accepting, ack in-flight batches, finish in-flight jobs, close queues and broker. */
   stop(): Promise<void>;
@@ -77,6 +82,8 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
   const redis = new Redis(endpoints.redis, { lazyConnect: false });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   const keys = sharedKeys(config.redis.keyPrefix);
+  const buckets = new RedisTokenBuckets(redis);
+  const watermarks = new Watermarks(redis, keys);
   const dynamo: DynamoDBClient = createDynamoClient(config);
   const os = new OpenSearchClient({ node: endpoints.opensearch });
   await ensureEventsTable(dynamo, config.dynamodb.table);
@@ -97,8 +104,8 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
     const killBeforeAck = process.env['BRIDGE_TEST_KILL_BEFORE_ACK'];
     handler = new BatchHandler({
       config: () => config,
-      watermarks: new Watermarks(redis, keys),
-      buckets: new RedisTokenBuckets(redis),
+      watermarks,
+      buckets,
       keys,
       pressure,
       metrics,
@@ -154,6 +161,7 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
     return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
   }
 
+  const badId = (...ids: string[]) => (ids.every(isValidId) ? null : { status: 400, body: { error: 'tenant and device must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' } });
   const admin = new AdminServer(registry);
   admin
     .get('/healthz', () => ({ status: 200, body: { status: 'ok' } }))
@@ -170,7 +178,35 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
         pressure: pressure.current(),
         config: { dynamodb: { table: config.dynamodb.table }, opensearch: { index: config.opensearch.index }, admission: { mode: config.admission.mode } },
       },
-    }));
+    }))
+    .get('/config', () => ({ status: 200, body: redactConfig(config) }))
+    .get('/admin/tenants/:tenant', async (_req, [tenant]) => {
+      const bad = badId(tenant!);
+      if (bad) return bad;
+      const limits = effectiveLimits(config.admission, tenant!);
+      const [level] = await buckets.peek([{ key: keys.tenantBucket(tenant!), ratePerSec: limits.tenant.ratePerSec, burst: limits.tenant.burst }]);
+      return {
+        status: 200,
+        body: {
+          tenant,
+          limits,
+          bucket: { level: Math.floor(level!), burst: limits.tenant.burst, ratePerSec: limits.tenant.ratePerSec },
+          inFlightBatches: handler?.inFlightOf(tenant!) ?? 0,
+          recentReasons: handler?.recentReasons(tenant!) ?? {},
+          pressure: pressure.current(),
+        },
+      };
+    })
+    .get('/admin/devices/:tenant/:device', async (_req, [tenant, device]) => {
+      const bad = badId(tenant!, device!);
+      if (bad) return bad;
+      const limits = effectiveLimits(config.admission, tenant!);
+      const [level] = await buckets.peek([{ key: keys.deviceBucket(tenant!, device!), ...limits.device }]);
+      return {
+        status: 200,
+        body: { tenant, device, watermark: await watermarks.get(tenant!, device!), bucket: { level: Math.floor(level!), ...limits.device } },
+      };
+    });
   await admin.listen(config.http.host, config.http.port);
   log.info({ port: admin.port, host: config.http.host }, 'admin http listening');
 
@@ -200,6 +236,12 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
     endpoints,
     registry,
     config: () => config,
+    reconfigure(next: BridgeConfig) {
+      config = next;
+      edge?.reconfigure(next);
+      pressure.reconfigure(next.storage.writeUnitsPerSec, next.admission.pressurePollMs);
+      log.level = next.log.level;
+    },
     ready,
     stop,
   };

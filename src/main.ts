@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, deepMerge, validateConfig } from './config/loa
 import type { BridgeConfig } from './config/schema.js';
 import { createLogger } from './telemetry/logger.js';
 import type { Bridge } from './bridge.js';
+import { ConfigWatcher } from './config/watch.js';
 
 function fail(message: string): never {
   process.stderr.write(`ingest-bridge: ${message}\n`);
@@ -48,13 +49,16 @@ async function main(): Promise<void> {
         log,
       })
     : null;
-  if (stack) {
-    log.info({ endpoints: stack.endpoints, started: stack.started }, 'local stack ready');
-    config = validateConfig(
-      deepMerge(config, { redis: { url: stack.endpoints.redis }, dynamodb: { endpoint: stack.endpoints.dynamodb }, opensearch: { node: stack.endpoints.opensearch } }),
-      file ?? 'defaults',
-    );
-  }
+  // Endpoints of the local stack are part of the running config, on start and on every reload.
+  const withStack = (c: BridgeConfig): BridgeConfig =>
+    stack
+      ? validateConfig(
+          deepMerge(c, { redis: { url: stack.endpoints.redis }, dynamodb: { endpoint: stack.endpoints.dynamodb }, opensearch: { node: stack.endpoints.opensearch } }),
+          file ?? 'defaults',
+        )
+      : c;
+  if (stack) log.info({ endpoints: stack.endpoints, started: stack.started }, 'local stack ready');
+  config = withStack(config);
 
   let bridge: Bridge;
   try {
@@ -66,6 +70,19 @@ async function main(): Promise<void> {
   }
   log.info({ mqttPort: bridge.mqttPort, httpPort: bridge.httpPort, readyInMs: Date.now() - started }, 'bridge ready');
 
+  const watcher = file
+    ? new ConfigWatcher({
+        file,
+        load: () => withStack(loadConfig({ file })),
+        current: () => bridge.config(),
+        apply: (next) => bridge.reconfigure(next),
+        registry: bridge.registry,
+        log,
+      })
+    : null;
+  if (watcher) watcher.start();
+  else process.on('SIGHUP', () => log.warn('SIGHUP: no --config file to reload'));
+
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -76,6 +93,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdown.graceMs + 10_000);
     hardStop.unref();
+    watcher?.stop();
     await bridge.stop();
     await stack?.stop();
     process.exit(0);

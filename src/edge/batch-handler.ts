@@ -38,6 +38,8 @@ export class BatchHandler {
   private inFlight = 0;
   private readonly inFlightByTenant = new Map<string, number>();
   private meanBatchMs = 5;
+  /** tenant → deferral reason → when it was last sent (for the admin view of a tenant). */
+  private readonly lastReasons = new Map<string, Map<string, number>>();
 
   constructor(private readonly deps: BatchHandlerDeps) {}
 
@@ -48,6 +50,14 @@ export class BatchHandler {
 
   inFlightOf(tenant: string): number {
     return this.inFlightByTenant.get(tenant) ?? 0;
+  }
+
+  /** Deferral reasons sent to devices of `tenant` within the last `windowMs`, with when each was last sent. */
+  recentReasons(tenant: string, windowMs = 10_000): Record<string, string> {
+    const out: Record<string, string> = {};
+    const now = Date.now();
+    for (const [reason, at] of this.lastReasons.get(tenant) ?? []) if (now - at <= windowMs) out[reason] = new Date(at).toISOString();
+    return out;
   }
 
   /** Resolves when every batch received so far has been acked (graceful shutdown). */
@@ -200,6 +210,11 @@ export class BatchHandler {
 
   private async send(tenant: string, device: string, ack: Ack, started: number): Promise<void> {
     await this.deps.publishAck(tenant, device, ack);
+    if (ack.reason) {
+      let reasons = this.lastReasons.get(tenant);
+      if (!reasons) this.lastReasons.set(tenant, (reasons = new Map()));
+      reasons.set(ack.reason, Date.now());
+    }
     const ms = Date.now() - started;
     this.meanBatchMs = 0.9 * this.meanBatchMs + 0.1 * ms;
     this.deps.metrics.acks.inc({ status: ack.status, reason: ack.reason ?? '' });
