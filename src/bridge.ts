@@ -18,6 +18,7 @@ import { EdgeBroker } from './edge/broker.js';
 import { DeviceCredentials } from './edge/auth.js';
 import { AdminServer } from './http/admin-server.js';
 import { redactConfig } from './config/redact.js';
+import { STATUS_PAGE } from './http/status-page.js';
 import { effectiveLimits } from './admission/limits.js';
 import { isValidId } from './contract/identity.js';
 import { createDynamoClient } from './store/dynamo-client.js';
@@ -96,11 +97,13 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
 
   let edge: EdgeBroker | null = null;
   let handler: BatchHandler | null = null;
+  let edgeMetrics: EdgeMetrics | null = null;
   let storeQueue: Queue<EventsJob> | null = null;
   if (roles.edge) {
     storeQueue = new Queue<EventsJob>(STORE_QUEUE, { connection: { url: endpoints.redis }, prefix: config.redis.keyPrefix });
     const queue = storeQueue;
     const metrics = new EdgeMetrics(registry, () => pressure.current());
+    edgeMetrics = metrics;
     const killBeforeAck = process.env['BRIDGE_TEST_KILL_BEFORE_ACK'];
     handler = new BatchHandler({
       config: () => config,
@@ -175,10 +178,19 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
         endpoints,
         mqtt: { port: edge?.port ?? null, connectedClients: edge?.connectedClients ?? 0 },
         inFlightBatches: handler?.inFlightBatches ?? 0,
+        totals: edgeMetrics?.totals() ?? { received: 0, acceptedNew: 0, deferred: 0, duplicates: 0 },
+        tenants: Object.entries(edgeMetrics?.tenants() ?? {}).map(([tenant, events]) => ({
+          tenant,
+          events,
+          inFlightBatches: handler?.inFlightOf(tenant) ?? 0,
+          recentReasons: handler?.recentReasons(tenant) ?? {},
+        })),
         pressure: pressure.current(),
         config: { dynamodb: { table: config.dynamodb.table }, opensearch: { index: config.opensearch.index }, admission: { mode: config.admission.mode } },
       },
     }))
+    .get('/', () => ({ status: 200, body: STATUS_PAGE, contentType: 'text/html; charset=utf-8' }))
+    .get('/status', () => ({ status: 200, body: STATUS_PAGE, contentType: 'text/html; charset=utf-8' }))
     .get('/config', () => ({ status: 200, body: redactConfig(config) }))
     .get('/admin/tenants/:tenant', async (_req, [tenant]) => {
       const bad = badId(tenant!);
@@ -214,7 +226,7 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
   async function stop(): Promise<void> {
     stopping ??= (async () => {
       const deadline = Date.now() + config.shutdown.graceMs;
-      if (edge) await edge.stopAccepting();
+      edge?.stopAccepting();
       if (handler) await withTimeout(handler.drain(), Math.max(1, deadline - Date.now())).catch(() => log.warn('in-flight batches not acked before the grace period ended'));
       if (edge) await edge.close();
       for (const close of closers.reverse()) {

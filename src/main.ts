@@ -4,9 +4,53 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, deepMerge, validateConfig } from './config/load.js';
 import type { BridgeConfig } from './config/schema.js';
-import { createLogger } from './telemetry/logger.js';
+import { createLogger, type Logger } from './telemetry/logger.js';
 import type { Bridge } from './bridge.js';
 import { ConfigWatcher } from './config/watch.js';
+
+interface Running {
+  bridge: Bridge;
+  stack: { stop(): Promise<void> } | null;
+  watcher: ConfigWatcher | null;
+  graceMs: number;
+}
+
+/**
+ * SIGTERM/SIGINT handling from the first moment: a signal during start-up stops what has started
+ * as soon as start-up completes, instead of killing the process with the stack half up.
+ */
+function handleSignals(log: Logger): { ready(r: Running): void } {
+  let running: Running | null = null;
+  let pending: string | null = null;
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const r = running!;
+    log.info({ signal }, 'shutting down');
+    const hardStop = setTimeout(() => {
+      log.error('shutdown took longer than shutdown.graceMs + 10 s; exiting');
+      process.exit(1);
+    }, r.graceMs + 10_000);
+    hardStop.unref();
+    r.watcher?.stop();
+    await r.bridge.stop();
+    await r.stack?.stop();
+    process.exit(0);
+  };
+  const onSignal = (signal: string) => {
+    if (running) void shutdown(signal);
+    else pending ??= signal;
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  return {
+    ready(r) {
+      running = r;
+      if (pending) void shutdown(pending);
+    },
+  };
+}
 
 function fail(message: string): never {
   process.stderr.write(`ingest-bridge: ${message}\n`);
@@ -34,6 +78,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.log.level);
   const started = Date.now();
+  const signals = handleSignals(log);
   // Loaded after the config is known to be valid, so that a bad config is refused at once.
   const [{ startBridge }, { startLocalStack }] = await Promise.all([import('./bridge.js'), import('./stack/local-stack.js')]);
 
@@ -83,23 +128,7 @@ async function main(): Promise<void> {
   if (watcher) watcher.start();
   else process.on('SIGHUP', () => log.warn('SIGHUP: no --config file to reload'));
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const hardStop = setTimeout(() => {
-      log.error('shutdown took longer than shutdown.graceMs + 10 s; exiting');
-      process.exit(1);
-    }, config.shutdown.graceMs + 10_000);
-    hardStop.unref();
-    watcher?.stop();
-    await bridge.stop();
-    await stack?.stop();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  signals.ready({ bridge, stack, watcher, graceMs: config.shutdown.graceMs });
 }
 
 main().catch((err: unknown) => {

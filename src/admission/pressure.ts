@@ -26,7 +26,7 @@ function parseJson<T>(raw: string | null | undefined): T | null {
 export class PressureMonitor {
   private snapshot: PressureSnapshot;
   private timer: NodeJS.Timeout | null = null;
-  private lastStored: { count: number; at: number } | null = null;
+  private lastStored: { count: number; at: number; depth: number } | null = null;
   private drainEwma: number | null = null;
 
   /**
@@ -77,16 +77,18 @@ export class PressureMonitor {
     const [depth, stored, storage, search] = await this.redis.mget(k.depthEvents, k.storedEvents, k.storagePressure, k.searchPressure);
     const now = Date.now();
     const storedCount = Number(stored ?? 0);
+    const queueDepth = Math.max(0, Number(depth ?? 0));
     if (this.lastStored && now > this.lastStored.at) {
       const rate = ((storedCount - this.lastStored.count) * 1000) / (now - this.lastStored.at);
-      // Only a queue that had work tells us its drain rate; an idle queue drains at 0 by definition.
-      if (rate > 0) this.drainEwma = this.drainEwma === null ? rate : 0.7 * this.drainEwma + 0.3 * rate;
+      // Only an interval in which the queue never ran dry measures what the writers can drain;
+      // a trickle of events drains at the trickle's rate, which says nothing about capacity.
+      if (rate > 0 && this.lastStored.depth > 0 && queueDepth > 0) this.drainEwma = this.drainEwma === null ? rate : 0.7 * this.drainEwma + 0.3 * rate;
     }
-    this.lastStored = { count: storedCount, at: now };
+    this.lastStored = { count: storedCount, at: now, depth: queueDepth };
     const sp = parseJson<StoragePressure>(storage);
     const se = parseJson<SearchPressure>(search);
     this.snapshot = {
-      queueDepth: Math.max(0, Number(depth ?? 0)),
+      queueDepth,
       drainPerSec: this.drainEwma ?? this.fallbackDrainPerSec,
       storageBacklogMs: sp?.backlogMs ?? 0,
       searchLagMs: se?.lagMs ?? 0,

@@ -8,6 +8,7 @@ const json = (o: unknown) => Buffer.from(JSON.stringify(o));
 describe('validateBatch', () => {
   it.each([
     ['not JSON', Buffer.from('{nope'), 'invalid_json', undefined],
+    ['broken JSON with a readable batchId', Buffer.from('{"batchId": "b0", "events": ['), 'invalid_json', 'b0'],
     ['a JSON array', json([1]), 'invalid_batch', undefined],
     ['no events', json({ batchId: 'b1', events: [] }), 'invalid_batch', 'b1'],
     ['batchId too long', json({ batchId: 'x'.repeat(65), events: [ev(1)] }), 'invalid_batch', 'x'.repeat(64)],

@@ -26,7 +26,9 @@ export function validateBatch(payload: Buffer, limits: BatchLimits): BatchValida
   try {
     raw = JSON.parse(payload.toString('utf8'));
   } catch (err) {
-    return reject('invalid_json', `payload is not JSON: ${(err as Error).message}`);
+    // Best effort: echo a batchId we can still read, so the device can tell which batch was refused.
+    const id = /"batchId"\s*:\s*"([^"\\]{1,64})"/.exec(payload.toString('utf8', 0, Math.min(payload.length, 4096)))?.[1];
+    return reject('invalid_json', `payload is not JSON: ${(err as Error).message}`, id);
   }
   const batchId =
     typeof raw === 'object' && raw !== null && typeof (raw as { batchId?: unknown }).batchId === 'string'

@@ -32,6 +32,7 @@ export class EdgeBroker {
   private readonly connectBucket: LocalTokenBucket;
   private broker!: Aedes;
   private server!: Server;
+  private serverClosed: Promise<void> | null = null;
   port = 0;
 
   constructor(private readonly deps: EdgeBrokerDeps) {
@@ -120,15 +121,18 @@ export class EdgeBroker {
     return this.broker?.connectedClients ?? 0;
   }
 
-  /** Stops accepting connections (in-flight batches go on). */
-  stopAccepting(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  /**
+   * Stops accepting connections; connected devices stay connected so that their in-flight batches
+   * are acked. (net.Server.close calls back only once every connection has ended: not awaited here.)
+   */
+  stopAccepting(): void {
+    if (!this.serverClosed) this.serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.stopAccepting();
     await new Promise<void>((resolve) => this.broker.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
-    await closed.catch(() => undefined);
+    await this.serverClosed;
   }
 }

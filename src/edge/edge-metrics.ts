@@ -16,6 +16,8 @@ export class EdgeMetrics {
   private received = 0;
   private acceptedNew = 0;
   private deferred = 0;
+  private duplicates = 0;
+  private readonly byTenant = new Map<string, Record<EventOutcome, number>>();
 
   constructor(registry: Registry, pressure: () => { queueDepth: number; drainPerSec: number }) {
     const registers = [registry];
@@ -91,12 +93,21 @@ export class EdgeMetrics {
   countEvents(tenant: string, outcome: EventOutcome, n: number): void {
     if (n <= 0) return;
     this.eventsReceived.inc({ tenant, outcome }, n);
+    let t = this.byTenant.get(tenant);
+    if (!t) this.byTenant.set(tenant, (t = { new: 0, duplicate: 0, deferred: 0, rejected: 0 }));
+    t[outcome] += n;
     this.received += n;
     if (outcome === 'new') this.acceptedNew += n;
     if (outcome === 'deferred') this.deferred += n;
+    if (outcome === 'duplicate') this.duplicates += n;
   }
 
-  totals(): { received: number; acceptedNew: number; deferred: number } {
-    return { received: this.received, acceptedNew: this.acceptedNew, deferred: this.deferred };
+  totals(): { received: number; acceptedNew: number; deferred: number; duplicates: number } {
+    return { received: this.received, acceptedNew: this.acceptedNew, deferred: this.deferred, duplicates: this.duplicates };
+  }
+
+  /** Events by outcome for each tenant seen since start. */
+  tenants(): Record<string, Record<EventOutcome, number>> {
+    return Object.fromEntries(this.byTenant);
   }
 }

@@ -22,7 +22,7 @@ export function writeConfig(doc: unknown): string {
 }
 
 export function startBridgeProcess(configFile: string, env: NodeJS.ProcessEnv = {}): BridgeProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'src/main.ts', '--config', configFile], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', configFile], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
