@@ -46,6 +46,17 @@ describe('the bridge on the real stack', () => {
     expect(text).toContain('# TYPE ingest_admission_duration_seconds histogram');
   });
 
+  it('exposes every metric the Grafana dashboard plots', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const dashboard = JSON.parse(readFileSync(join(__dirname, '../ops/grafana/dashboards/ingest-bridge.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/ingest_[a-z_]+/g) ?? [])));
+    const families = new Set([...(await (await fetch(`${base}/metrics`)).text()).matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!));
+    const missing = [...used].filter((m) => !families.has(m.replace(/_(bucket|sum|count)$/, '')));
+    expect(used.size).toBeGreaterThan(15);
+    expect(missing).toEqual([]);
+  });
+
   it('talks to MQTT.js', async () => {
     const dev = await TestDevice.connect(tb.bridge.mqttPort, 'interop', 'mqttjs');
     expect(await dev.send('m1', events(1, 5))).toMatchObject({ status: 'accepted', watermark: 5 });

@@ -38,6 +38,8 @@ export class BatchHandler {
   private inFlight = 0;
   private readonly inFlightByTenant = new Map<string, number>();
   private meanBatchMs = 5;
+  /** `tenant/device` → when the device was first deferred, until an ack leaves nothing deferred. */
+  private readonly backlogSince = new Map<string, number>();
   /** tenant → deferral reason → when it was last sent (for the admin view of a tenant). */
   private readonly lastReasons = new Map<string, Map<string, number>>();
 
@@ -97,6 +99,18 @@ export class BatchHandler {
       });
     this.chains.set(key, run);
     return run;
+  }
+
+  private trackBacklog(key: string, ack: Ack, at: number): void {
+    if (ack.status === 'partial' || ack.status === 'deferred') {
+      if (!this.backlogSince.has(key)) this.backlogSince.set(key, at);
+    } else if (ack.status === 'accepted') {
+      const since = this.backlogSince.get(key);
+      if (since !== undefined) {
+        this.backlogSince.delete(key);
+        this.deps.metrics.backlogCompletionSeconds.observe((Date.now() - since) / 1000);
+      }
+    }
   }
 
   private async handleBatch(tenant: string, device: string, payload: Buffer): Promise<void> {
@@ -210,6 +224,7 @@ export class BatchHandler {
 
   private async send(tenant: string, device: string, ack: Ack, started: number): Promise<void> {
     await this.deps.publishAck(tenant, device, ack);
+    this.trackBacklog(`${tenant}/${device}`, ack, started);
     if (ack.reason) {
       let reasons = this.lastReasons.get(tenant);
       if (!reasons) this.lastReasons.set(tenant, (reasons = new Map()));

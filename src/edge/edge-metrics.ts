@@ -11,6 +11,7 @@ export class EdgeMetrics {
   readonly admissionSeconds: Histogram<'status'>;
   readonly publishRefused: Counter<'reason'>;
   readonly retryAfterSeconds: Histogram<'reason'>;
+  readonly backlogCompletionSeconds: Histogram;
   readonly queueDepth: Gauge;
   readonly drainRate: Gauge;
   private received = 0;
@@ -53,6 +54,12 @@ export class EdgeMetrics {
       help: 'retryAfter sent with deferrals, by reason.',
       labelNames: ['reason'],
       buckets: [0, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers,
+    });
+    this.backlogCompletionSeconds = new Histogram({
+      name: 'ingest_backlog_completion_seconds',
+      help: 'Time from a device\'s first deferred event to the ack that leaves nothing deferred (how long a reconnecting device takes to drain its backlog).',
+      buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800],
       registers,
     });
     const self = this;
