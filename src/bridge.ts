@@ -118,7 +118,10 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
         await redis.incrby(keys.depthEvents, job.events.length);
         try {
           await queue.add('events', job, {
-            jobId: eventsJobId('store', job),
+            // The reactive profile has no watermark, so devices resend ranges already queued: each
+            // send is its own job there and storage suppresses the duplicates (a deterministic id
+            // would make BullMQ ignore the add while the depth counter still counted it).
+            jobId: config.admission.mode === 'contract' ? eventsJobId('store', job) : `${eventsJobId('store', job)}|${job.acceptedAt}|${Math.random().toString(36).slice(2, 8)}`,
             removeOnComplete: { count: 1000 },
             removeOnFail: { count: 10000 },
           });

@@ -64,8 +64,9 @@ export async function startDynalite(opts: DynaliteServerOptions = {}): Promise<D
         resolve();
       });
     });
-    // Idle keep-alive sockets from SDK clients would hold close() open (and the event loop) for minutes.
-    server.keepAliveTimeout = 1_000;
+    // Long enough that SDK clients reuse connections (Node's agent gives up a socket 1 s before the
+    // advertised timeout, so 1 s would mean a new TCP connection per call); stop() closes idle ones.
+    server.keepAliveTimeout = 5_000;
     opts.log?.info({ port, path: dbPath ?? 'memory' }, 'dynalite ready (in process)');
     let stopped: Promise<void> | undefined;
     return {
