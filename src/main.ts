@@ -90,6 +90,8 @@ async function main(): Promise<void> {
         opensearchNode: config.opensearch.node ?? undefined,
         dataDir: resolve(config.stack.dataDir),
         opensearch: { heapMb: config.stack.opensearchHeapMb },
+        // Its own process, so that the bridge's memory and CPU metrics are the bridge's alone.
+        dynaliteInProcess: false,
         onProgress: (msg: string) => log.info({ stack: msg }, 'local stack starting'),
         log,
       })
