@@ -244,3 +244,31 @@ describe('publishes outside the contract', () => {
     expect(metrics).toMatch(/ingest_publish_refused_total\{reason="not_own_topic"\} 1/);
   });
 });
+
+describe('a deferred range is never jumped over', () => {
+  let tb: TestBridge;
+  beforeAll(async () => {
+    tb = await startTestBridge({ admission: { maxAcceptPerBatch: 70, retryAfter: { minMs: 50 } } });
+  });
+  afterAll(async () => tb?.stop());
+
+  it('defers a later batch that starts above the outstanding range until the device resends from the watermark', async () => {
+    const dev = await TestDevice.connect(tb.bridge.mqttPort, 'acme', 'holey');
+    try {
+      expect(await dev.send('h1', events(1, 100))).toMatchObject({ status: 'partial', watermark: 70, deferred: { from: 71, to: 100 } });
+      // A live event sent before the deferred tail (or a second batch in flight): accepting it would
+      // move the watermark over 71..100, which are not stored.
+      expect(await dev.send('h2', events(101, 102))).toMatchObject({ status: 'deferred', watermark: 70, accepted: 0, deferred: { from: 101, to: 102 }, reason: 'batch_cap' });
+      expect(await dev.send('h3', events(71, 102))).toMatchObject({ status: 'accepted', watermark: 102, accepted: 32 });
+      // The range is resolved: a new batch goes through.
+      expect(await dev.send('h4', events(103, 110))).toMatchObject({ status: 'accepted', watermark: 110 });
+      const q = new Queue(STORE_QUEUE, { connection: { url: tb.config.redis.url! }, prefix: tb.config.redis.keyPrefix });
+      const jobs = await q.getJobs(['waiting', 'active', 'completed', 'delayed']);
+      await q.close();
+      const seqs = jobs.flatMap((j) => (j.data as { events: { seq: number }[] }).events.map((e) => e.seq)).sort((a, b) => a - b);
+      expect(seqs).toEqual(events(1, 110).map((e) => e.seq));
+    } finally {
+      await dev.close();
+    }
+  });
+});

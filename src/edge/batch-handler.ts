@@ -6,14 +6,14 @@
 import type { Ack, DeviceEvent } from '../contract/wire.js';
 import { validateBatch } from '../contract/validate-batch.js';
 import type { BridgeConfig } from '../config/schema.js';
-import { capBeforeBuckets, finalize, type BucketGrant, type Cap, type Decision } from '../admission/decide.js';
+import { capBeforeBuckets, finalize, type AdmissionInputs, type BucketGrant, type Cap, type Decision } from '../admission/decide.js';
 import { effectiveLimits } from '../admission/limits.js';
 import { spreadRetryAfter } from '../admission/retry-after.js';
 import type { RedisTokenBuckets, BucketSpec } from '../admission/token-bucket.js';
 import type { PressureMonitor } from '../admission/pressure.js';
 import type { SharedKeys } from '../queue/keys.js';
 import type { EventsJob } from '../queue/jobs.js';
-import type { Watermarks } from './watermarks.js';
+import { nextOutstanding, type Watermarks } from './watermarks.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import type { Logger } from '../telemetry/logger.js';
 
@@ -125,7 +125,8 @@ export class BatchHandler {
       return this.send(tenant, device, ack, started);
     }
     const { batchId, events } = v.batch;
-    const watermarkBefore = await this.deps.watermarks.get(tenant, device);
+    const progress = await this.deps.watermarks.read(tenant, device);
+    const watermarkBefore = progress.watermark;
     const contract = cfg.admission.mode === 'contract';
 
     // Duplicates: seq is strictly increasing in a batch, so they are a prefix. The reactive
@@ -134,14 +135,26 @@ export class BatchHandler {
     if (contract) while (dupCount < events.length && events[dupCount]!.seq <= watermarkBefore) dupCount++;
     const fresh = events.slice(dupCount);
 
-    const decision = await this.admit(cfg, tenant, device, fresh.length);
+    // A batch that starts above an outstanding deferred range would let the watermark jump over
+    // events never stored: nothing of it is accepted until the device resends from the watermark.
+    const out = contract ? progress.outstanding : null;
+    const skipsDeferred = out !== null && fresh.length > 0 && fresh[0]!.seq > (out.from ?? out.to);
+    const decision: Decision & { credit?: number } = skipsDeferred
+      ? { accept: 0, reason: out.reason, baseRetryMs: cfg.admission.retryAfter.minMs }
+      : await this.admit(cfg, tenant, device, fresh.length);
     const accepted = fresh.slice(0, decision.accept);
     const deferred = fresh.slice(decision.accept);
 
     let watermark = watermarkBefore;
-    if (accepted.length > 0) {
-      await this.deps.enqueue({ tenant, device, events: accepted, acceptedAt: Date.now() });
-      watermark = await this.deps.watermarks.advance(tenant, device, accepted[accepted.length - 1]!.seq);
+    if (accepted.length > 0) await this.deps.enqueue({ tenant, device, events: accepted, acceptedAt: Date.now() });
+    if (contract) {
+      const candidate = accepted.length > 0 ? accepted[accepted.length - 1]!.seq : watermarkBefore;
+      const next = skipsDeferred
+        ? { ...out, to: Math.max(out.to, fresh[fresh.length - 1]!.seq) }
+        : nextOutstanding(out, deferred[0]?.seq ?? null, deferred[deferred.length - 1]?.seq ?? null, candidate, decision.reason);
+      if (accepted.length > 0 || next !== undefined) watermark = await this.deps.watermarks.commit(tenant, device, accepted.length > 0 ? candidate : 0, next);
+    } else if (accepted.length > 0) {
+      watermark = await this.deps.watermarks.commit(tenant, device, accepted[accepted.length - 1]!.seq);
     }
 
     this.deps.metrics.countEvents(tenant, 'duplicate', dupCount);
@@ -158,7 +171,7 @@ export class BatchHandler {
     const limits = effectiveLimits(adm, tenant);
     const p = this.deps.pressure.current();
     const contract = adm.mode === 'contract';
-    const cap: Cap = capBeforeBuckets({
+    const inputs: AdmissionInputs = {
       newEvents: n,
       // The reactive profile takes a batch whole or not at all: it has no per-batch cap.
       maxAcceptPerBatch: contract ? adm.maxAcceptPerBatch : Number.MAX_SAFE_INTEGER,
@@ -176,7 +189,8 @@ export class BatchHandler {
         searchLagMs: p.searchLagMs,
         searchBoundMs: cfg.opensearch.lagBoundMs,
       },
-    });
+    };
+    const cap: Cap = capBeforeBuckets(inputs);
     if (!contract && cap.limit < n) return { accept: 0, reason: cap.reason ?? 'overloaded', baseRetryMs: 0 };
 
     const buckets: BucketSpec[] = [
@@ -189,10 +203,12 @@ export class BatchHandler {
       const t = await this.deps.buckets.take(buckets, cap.limit, !contract);
       grant = { granted: t.granted, binding: t.binding === 0 ? 'device' : t.binding === 1 ? 'tenant' : null, waitMs: t.waitMs };
       const decision = finalize(cap, grant);
-      // credit: what the buckets will hold when the device may come back, within the batch cap.
+      // credit: what the buckets will hold when the device may come back, within what a full batch
+      // would be granted under the present queue and downstream pressure.
       const backInMs = decision.baseRetryMs;
       const level = Math.min(...buckets.map((b, i) => Math.min(b.burst, (t.remaining[i] ?? 0) + (b.ratePerSec * backInMs) / 1000)));
-      credit = Math.max(0, Math.min(adm.maxAcceptPerBatch, Math.floor(level)));
+      const fullBatch = capBeforeBuckets({ ...inputs, newEvents: adm.maxAcceptPerBatch }).limit;
+      credit = Math.max(0, Math.min(fullBatch, Math.floor(level)));
       return { ...decision, credit };
     }
     return finalize(cap, grant);

@@ -10,6 +10,8 @@ export interface SharedKeys {
   searchPressure: string;
   /** Hash field per device `{tenant}/{device}` → highest durably accepted seq. */
   watermark(tenant: string, device: string): string;
+  /** Hash `{from, to, reason}`: the device's deferred range not yet accepted (same slot as the watermark). */
+  outstanding(tenant: string, device: string): string;
   deviceBucket(tenant: string, device: string): string;
   tenantBucket(tenant: string): string;
   /** Shared write-unit bucket of the DynamoDB envelope. */
@@ -25,6 +27,7 @@ export function sharedKeys(prefix: string): SharedKeys {
     storagePressure: `${prefix}:pressure:storage`,
     searchPressure: `${prefix}:pressure:search`,
     watermark: (t, d) => `${prefix}:wm:{${t}/${d}}`,
+    outstanding: (t, d) => `${prefix}:wmout:{${t}/${d}}`,
     deviceBucket: (t, d) => `${prefix}:tb:dev:{${t}/${d}}`,
     tenantBucket: (t) => `${prefix}:tb:ten:{${t}}`,
     writeEnvelope: `${prefix}:wcu:table`,
