@@ -23,9 +23,9 @@ import { effectiveLimits } from './admission/limits.js';
 import { isValidId } from './contract/identity.js';
 import { createDynamoClient } from './store/dynamo-client.js';
 import { ensureEventsTable } from './store/table.js';
-import { startStoreWorker } from './store/store-worker.js';
+import { startStoreWorker, type StoreWorker } from './store/store-worker.js';
 import { ensureEventsIndex } from './index/index-setup.js';
-import { startIndexWorker } from './index/index-worker.js';
+import { INDEX_SETUP_WAIT_MS, startIndexWorker, type IndexWorker } from './index/index-worker.js';
 
 export interface Endpoints {
   redis: string;
@@ -88,7 +88,11 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
   const dynamo: DynamoDBClient = createDynamoClient(config);
   const os = new OpenSearchClient({ node: endpoints.opensearch });
   await ensureEventsTable(dynamo, config.dynamodb.table);
-  await ensureEventsIndex(os, config.opensearch.index, { refreshInterval: config.opensearch.refreshInterval.normal });
+  // One short try: the bridge starts while OpenSearch is away (the index worker prepares the index before its
+  // first bulk, retrying in the background; /readyz reports opensearch meanwhile).
+  await withTimeout(ensureEventsIndex(os, config.opensearch.index, { refreshInterval: config.opensearch.refreshInterval.normal }), INDEX_SETUP_WAIT_MS).catch((err: unknown) =>
+    log.warn({ err: (err as Error).message, node: endpoints.opensearch }, 'opensearch not ready: starting without it; the events index is prepared when it answers'),
+  );
 
   const closers: (() => Promise<void>)[] = [];
   const pressure = new PressureMonitor(redis, keys, config.storage.writeUnitsPerSec, config.admission.pressurePollMs);
@@ -140,12 +144,16 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
     await edge.listen(config.mqtt.host, config.mqtt.port);
     log.info({ port: edge.port, host: config.mqtt.host }, 'mqtt listening');
   }
+  let storeWorker: StoreWorker | null = null;
+  let indexWorker: IndexWorker | null = null;
   if (roles.store) {
     const w = await startStoreWorker({ config, redisUrl: endpoints.redis, dynamo, registry, log: log.child({ stage: 'store' }) });
+    storeWorker = w;
     closers.push(() => w.close());
   }
   if (roles.index) {
     const w = await startIndexWorker({ config, redisUrl: endpoints.redis, client: os, registry, log: log.child({ stage: 'index' }) });
+    indexWorker = w;
     closers.push(() => w.close());
   }
 
@@ -255,6 +263,8 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
       config = next;
       edge?.reconfigure(next);
       pressure.reconfigure(next.storage.writeUnitsPerSec, next.admission.pressurePollMs);
+      storeWorker?.reconfigure(next);
+      indexWorker?.reconfigure(next);
       log.level = next.log.level;
     },
     ready,

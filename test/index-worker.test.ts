@@ -1,12 +1,17 @@
 // The search stage against a real OpenSearch node and the real index queue on a real Redis:
 // exactly-once documents, bulk caps, the concurrency invariant, lag reporting, refresh widening,
 // permanent failures.
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { Client } from '@opensearch-project/opensearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventId } from '../src/contract/identity.js';
 import { concreteIndexName, ensureEventsIndex, EVENTS_MAPPING } from '../src/index/index-setup.js';
+import { RefreshWidener } from '../src/index/refresh-widener.js';
 import { sharedKeys, type SearchPressure } from '../src/queue/keys.js';
 import { getFreePort } from '../src/stack/ports.js';
+import { createLogger } from '../src/telemetry/logger.js';
 import { allDocs, events, job, sleep, startHarness, startServices, startWorkerOf, type Harness, type Services } from './index-helpers.js';
+import { startTestBridge } from './support/harness.js';
 
 let s: Services;
 beforeAll(async () => {
@@ -217,6 +222,105 @@ describe('backlog and failures', () => {
       expect(await h.count()).toBe(3);
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe('live reconfiguration', () => {
+  it('a running worker follows new bulk caps and concurrency bounds from a reloaded config', async () => {
+    const h = await startHarness(s, { opensearch: { bulk: { maxDocs: 50 }, concurrency: { min: 1, max: 4, initial: 4 } }, search: { workerConcurrency: 16 } });
+    try {
+      expect(await h.metric('ingest_index_concurrency_limit')).toBe(4);
+      const next = structuredClone(h.config);
+      next.opensearch.bulk.maxDocs = 7;
+      next.opensearch.concurrency = { min: 1, max: 2, initial: 1 };
+      next.search.workerConcurrency = 4;
+      h.worker.reconfigure(next);
+      expect(await h.metric('ingest_index_concurrency_limit')).toBe(2);
+      for (let d = 0; d < 12; d++) await h.add(job('live', `dev${d}`, events(1, 20)));
+      await h.waitCompleted(12);
+      expect(await h.count()).toBe(240);
+      const starts = h.recorder.starts;
+      expect(starts.length).toBeGreaterThanOrEqual(240 / 7);
+      for (const b of starts) {
+        expect(b.docs).toBeLessThanOrEqual(7);
+        expect(b.limit).toBeLessThanOrEqual(2);
+        expect(b.inFlight).toBeLessThanOrEqual(b.limit);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('the refresh widener puts a changed interval of the mode in force, and widens at a changed threshold', async () => {
+    const h = await startHarness(s, {}, { startWorker: false });
+    try {
+      const index = h.config.opensearch.index;
+      await ensureEventsIndex(h.client, index);
+      const interval = async () => {
+        const body = (await h.client.indices.getSettings({ index })).body as Record<string, { settings: { index: { refresh_interval?: string } } }>;
+        return Object.values(body)[0]!.settings.index.refresh_interval;
+      };
+      const widener = new RefreshWidener({ client: h.client, index, normal: '1s', wide: '30s', widenAtBacklog: 1000, log: createLogger('silent') });
+      await widener.update(500);
+      expect([widener.mode, await interval()]).toEqual(['normal', '1s']);
+      widener.reconfigure({ normal: '2s', wide: '20s', widenAtBacklog: 100 });
+      expect(widener.settings).toEqual({ normal: '2s', wide: '20s', widenAtBacklog: 100 });
+      await widener.update(10);
+      expect([widener.mode, await interval()]).toEqual(['normal', '2s']);
+      await widener.update(500); // above the new threshold
+      expect([widener.mode, await interval()]).toEqual(['wide', '20s']);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('start-up while OpenSearch does not answer', () => {
+  it('the bridge starts, /readyz reports opensearch, and the index is prepared once OpenSearch answers', async () => {
+    // A TCP front for the real node: first it accepts connections and never answers (a hung node, the case a
+    // refused connection does not cover), then it forwards new connections to the node.
+    const target = new URL(s.opensearchUrl);
+    const held = new Set<Socket>();
+    let forward = false;
+    const front = createServer((sock) => {
+      sock.on('error', () => sock.destroy());
+      if (!forward) {
+        held.add(sock);
+        return;
+      }
+      const up = connect(Number(target.port), target.hostname);
+      up.on('error', () => sock.destroy());
+      sock.pipe(up).pipe(sock);
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const port = (front.address() as AddressInfo).port;
+    const started = Date.now();
+    const t = await startTestBridge({ opensearch: { node: `http://127.0.0.1:${port}`, retry: { baseMs: 100, maxMs: 1000 } } });
+    try {
+      expect(Date.now() - started).toBeLessThan(20_000);
+      const readyz = async () => (await fetch(`http://127.0.0.1:${t.bridge.httpPort}/readyz`)).json() as Promise<{ ready: boolean; checks: Record<string, string> }>;
+      const r = await readyz();
+      expect(r.ready).toBe(false);
+      expect(r.checks['opensearch']).not.toBe('ok');
+      expect(r.checks['redis']).toBe('ok');
+
+      forward = true;
+      for (const sock of held) sock.destroy(); // the hung requests fail now instead of at their timeout
+      const direct = new Client({ node: s.opensearchUrl });
+      try {
+        const index = t.config.opensearch.index;
+        await expect.poll(async () => (await direct.indices.existsAlias({ name: index })).body, { timeout: 30_000, interval: 250 }).toBe(true);
+        const got = (await direct.indices.get({ index })).body as Record<string, { mappings: unknown }>;
+        expect(got[concreteIndexName(index)]!.mappings).toEqual(EVENTS_MAPPING);
+        await expect.poll(async () => (await readyz()).ready, { timeout: 10_000, interval: 250 }).toBe(true);
+      } finally {
+        await direct.close();
+      }
+    } finally {
+      await t.stop();
+      for (const sock of held) sock.destroy();
+      front.close();
     }
   });
 });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RedisTokenBuckets } from '../src/admission/token-bucket.js';
 import { sharedKeys } from '../src/queue/keys.js';
 import { startRedis, type RedisHandle } from '../src/stack/redis-server.js';
-import { WritePacer } from '../src/store/pacer.js';
+import { pacerLimits, WritePacer } from '../src/store/pacer.js';
 import { DEFAULT_RATE_FACTOR_POLICY, SharedRateFactor } from '../src/store/rate-factor.js';
 
 let redis: RedisHandle;
@@ -111,6 +111,28 @@ describe('WritePacer', () => {
     const started = Date.now();
     await p.acquire('big', 12); // burst 2: six instalments at 100 units/s
     expect(Date.now() - started).toBeGreaterThanOrEqual(80);
+  });
+
+  it('setRates: the grant rate follows a new envelope at once, for every waiter', async () => {
+    const p = pacer(a, () => 1, 1000);
+    const fast = await drive([p], ['x', 'y'], p.limits.maxCallUnits, 500);
+    p.setRates(100, 1000);
+    expect(p.limits).toEqual(pacerLimits(100, 1000));
+    const slow = await drive([p], ['x', 'y'], p.limits.maxCallUnits, 1000);
+    expect(slow).toBeLessThanOrEqual(100 + 2 * p.limits.envelope.burst);
+    expect(fast).toBeGreaterThan(2 * slow);
+    p.setRates(1000, 100);
+    const hot = await drive([p], ['hot'], p.limits.maxCallUnits, 1000);
+    expect(hot).toBeLessThanOrEqual(100);
+  });
+
+  it('setRates: a waiter asking for more than the new, smaller burst is paid in new instalments, not stuck', async () => {
+    const p = pacer(a, () => 1, 1000); // burst 20
+    await p.acquire('shrink', 20); // empties the envelope
+    const waiting = p.acquire('shrink', 20); // would take 20 at once from a bucket of burst 20
+    p.setRates(100, 1000); // burst 2: 20 units at once could never be granted again
+    const stuck = new Promise((_, reject) => setTimeout(() => reject(new Error('still waiting after 3 s')), 3000).unref());
+    await Promise.race([waiting, stuck]);
   });
 
   it('stops waiting when aborted', async () => {

@@ -158,6 +158,42 @@ describe('Semaphore / PartitionLanes', () => {
     expect(s.inUse).toBe(0);
   });
 
+  it('resize: wider serves waiters at once (FIFO); narrower lets holders finish and serves none until below the width', async () => {
+    const s = new Semaphore(1);
+    await s.acquire();
+    const order: number[] = [];
+    const waiters = [2, 3, 4].map((n) => s.acquire().then(() => order.push(n)));
+    s.resize(3);
+    expect(s.width).toBe(3);
+    await Promise.all(waiters.slice(0, 2));
+    expect(order).toEqual([2, 3]);
+    expect([s.inUse, s.waiting]).toEqual([3, 1]);
+
+    s.resize(1);
+    s.release(); // 2 held, width 1: the waiter keeps waiting
+    await Promise.resolve();
+    expect([s.inUse, s.waiting]).toEqual([2, 1]);
+    s.release(); // 1 held: still not below the width
+    expect([s.inUse, s.waiting]).toEqual([1, 1]);
+    s.release();
+    await waiters[2];
+    expect(order).toEqual([2, 3, 4]);
+    expect([s.inUse, s.waiting]).toEqual([1, 0]);
+    // A new acquire while the queue is empty and the width is used waits, as before.
+    let got = false;
+    const late = s.acquire().then(() => (got = true));
+    await Promise.resolve();
+    expect(got).toBe(false);
+    s.release();
+    await late;
+  });
+
+  it.each([0, -1, 1.5])('resize refuses width %d and keeps the old one', (w) => {
+    const s = new Semaphore(2);
+    expect(() => s.resize(w)).toThrow(RangeError);
+    expect(s.width).toBe(2);
+  });
+
   it('one lane per partition: another partition is not held up', async () => {
     const lanes = new PartitionLanes(1);
     await lanes.acquire('a');

@@ -130,6 +130,87 @@ describe('AimdLimiter', () => {
     }
   });
 
+  describe('setBounds (a config reload)', () => {
+    const cases: Array<{ name: string; from: number; to: [number, number]; limit: number }> = [
+      { name: 'a lower ceiling clamps the limit down', from: 6, to: [1, 3], limit: 3 },
+      { name: 'a higher floor clamps the limit up', from: 2, to: [4, 8], limit: 4 },
+      { name: 'a limit inside the new bounds is kept', from: 3, to: [2, 16], limit: 3 },
+      { name: 'min = max pins the limit', from: 8, to: [5, 5], limit: 5 },
+    ];
+    it.each(cases)('$name', ({ from, to, limit }) => {
+      const seen: number[] = [];
+      const lim = new AimdLimiter({ min: 1, max: 8, initial: from, latencyTargetMs: 100, onChange: (l) => seen.push(l) });
+      lim.setBounds(...to);
+      expect(lim.limit).toBe(limit);
+      expect(lim.bounds).toEqual({ min: to[0], max: to[1] });
+      expect(seen.at(-1)).toBe(limit); // the gauge follows
+    });
+
+    it('growth stops at the new ceiling and decreases stop at the new floor', () => {
+      const lim = new AimdLimiter({ min: 1, max: 8, initial: 3, latencyTargetMs: 100, increaseAfter: 1, now: () => 0 });
+      lim.setBounds(1, 3);
+      const held = [lim.tryAcquire()!, lim.tryAcquire()!, lim.tryAcquire()!]; // the third fills the limit
+      for (const p of held) lim.release(p, 'ok', 1);
+      expect(lim.limit).toBe(3);
+      lim.setBounds(3, 6);
+      lim.release(lim.tryAcquire()!, 'overload', 1);
+      expect(lim.limit).toBe(3);
+    });
+
+    it('below the requests in flight: they finish, none starts until inFlight < limit, and their overloads do not cut again', () => {
+      const lim = new AimdLimiter({ min: 1, max: 8, initial: 6, latencyTargetMs: 100, now: () => 0 });
+      const held = Array.from({ length: 6 }, () => lim.tryAcquire()!);
+      lim.setBounds(1, 2);
+      expect(lim.tryAcquire()).toBeNull();
+      for (const p of held.slice(0, 4)) lim.release(p, 'overload', 1);
+      expect(lim.limit).toBe(2); // permits of the old limit say nothing about the new one
+      expect(lim.inFlight).toBe(2);
+      expect(lim.tryAcquire()).toBeNull();
+      lim.release(held[4]!, 'ok', 1);
+      expect(lim.tryAcquire()).not.toBeNull();
+    });
+
+    it('a raised floor wakes waiters at once', async () => {
+      const lim = new AimdLimiter({ min: 1, max: 4, initial: 1, latencyTargetMs: 100 });
+      lim.tryAcquire();
+      let woke = false;
+      const w = lim.acquire().then(() => (woke = true));
+      lim.setBounds(2, 4);
+      await w;
+      expect(woke).toBe(true);
+      expect(lim.inFlight).toBe(2);
+    });
+
+    it.each([
+      [0, 4],
+      [3, 2],
+      [1.5, 4],
+    ])('rejects min %d, max %d and changes nothing', (min, max) => {
+      const lim = new AimdLimiter({ min: 1, max: 4, initial: 3, latencyTargetMs: 100 });
+      expect(() => lim.setBounds(min, max)).toThrow(RangeError);
+      expect(lim.bounds).toEqual({ min: 1, max: 4 });
+      expect(lim.limit).toBe(3);
+    });
+
+    it('does not change the options object it was given', () => {
+      const opts = { min: 1, max: 4, initial: 3, latencyTargetMs: 100 };
+      new AimdLimiter(opts).setBounds(2, 2);
+      expect(opts).toEqual({ min: 1, max: 4, initial: 3, latencyTargetMs: 100 });
+    });
+  });
+
+  it('setLatencyTarget: completions after the change are judged by the new target', () => {
+    const lim = new AimdLimiter({ min: 1, max: 8, initial: 4, latencyTargetMs: 100, now: () => 0 });
+    lim.setLatencyTarget(1000);
+    expect(lim.latencyTargetMs).toBe(1000);
+    lim.release(lim.tryAcquire()!, 'ok', 500);
+    expect(lim.limit).toBe(4);
+    lim.setLatencyTarget(50);
+    lim.release(lim.tryAcquire()!, 'ok', 60);
+    expect(lim.limit).toBe(2);
+    expect(() => lim.setLatencyTarget(0)).toThrow(RangeError);
+  });
+
   it('a double release is ignored', () => {
     const lim = new AimdLimiter({ min: 1, max: 4, initial: 2, latencyTargetMs: 100 });
     const p = lim.tryAcquire()!;

@@ -51,6 +51,11 @@ export interface Permit {
   readonly saturated: boolean;
 }
 
+function checkBounds(min: number, max: number): void {
+  if (!(Number.isInteger(min) && min >= 1)) throw new RangeError(`min must be an integer ≥ 1, got ${min}`);
+  if (!(Number.isInteger(max) && max >= min)) throw new RangeError(`max must be an integer ≥ min, got ${max}`);
+}
+
 export class AimdLimiter {
   private lim: number;
   private active = 0;
@@ -60,10 +65,12 @@ export class AimdLimiter {
   private waiters: Array<(p: Permit) => void> = [];
   private readonly now: () => number;
   private readonly factor: number;
+  /** A copy: the setters below change it, never the caller's object. */
+  private readonly opts: AimdOptions;
 
-  constructor(private readonly opts: AimdOptions) {
-    if (!(Number.isInteger(opts.min) && opts.min >= 1)) throw new RangeError(`min must be an integer ≥ 1, got ${opts.min}`);
-    if (!(Number.isInteger(opts.max) && opts.max >= opts.min)) throw new RangeError(`max must be an integer ≥ min, got ${opts.max}`);
+  constructor(opts: AimdOptions) {
+    this.opts = { ...opts };
+    checkBounds(opts.min, opts.max);
     this.factor = opts.decreaseFactor ?? 0.5;
     if (!(this.factor > 0 && this.factor < 1)) throw new RangeError(`decreaseFactor must lie in (0, 1), got ${this.factor}`);
     if (opts.increaseAfter !== undefined && !(opts.increaseAfter >= 1)) throw new RangeError(`increaseAfter must be ≥ 1, got ${opts.increaseAfter}`);
@@ -82,6 +89,40 @@ export class AimdLimiter {
   /** Whether a permit would be granted now. */
   get available(): boolean {
     return this.active < this.lim;
+  }
+
+  get bounds(): { min: number; max: number } {
+    return { min: this.opts.min, max: this.opts.max };
+  }
+
+  get latencyTargetMs(): number {
+    return this.opts.latencyTargetMs;
+  }
+
+  /**
+   * New floor and ceiling (a config reload): the current limit is clamped into them, the learnt value
+   * kept otherwise. Lowering below the requests in flight lets them finish and starts none until
+   * `inFlight < limit`, as after a decrease. Validated before anything changes.
+   */
+  setBounds(min: number, max: number): void {
+    checkBounds(min, max);
+    this.opts.min = min;
+    this.opts.max = max;
+    const clamped = Math.min(max, Math.max(min, this.lim));
+    if (clamped < this.lim) {
+      // A new episode: overloads of permits granted under the old limit must not cut the new one again.
+      this.gen += 1;
+      this.healthyRun = 0;
+    }
+    this.lim = clamped;
+    this.changed();
+    this.wakeWaiters();
+  }
+
+  /** New latency target; applies to the completions released from now on. */
+  setLatencyTarget(ms: number): void {
+    if (!(ms > 0)) throw new RangeError(`latencyTargetMs must be > 0, got ${ms}`);
+    this.opts.latencyTargetMs = ms;
   }
 
   /** A permit if one is free now, else null. */

@@ -96,6 +96,43 @@ describe('CircuitBreaker', () => {
     expect(run([{ do: 'fail' }, { do: 'expect', state: 'open' }], 1)).toEqual(['closed>open']);
   });
 
+  describe('setSettings (a config reload)', () => {
+    function breaker() {
+      let t = 0;
+      const b = new CircuitBreaker({ failureThreshold: 5, openMs: 1000, now: () => t });
+      return { b, advance: (ms: number) => (t += ms) };
+    }
+
+    it('a lower threshold opens at the next failure when the failures counted already reach it', () => {
+      const { b } = breaker();
+      b.recordFailure();
+      b.recordFailure();
+      b.setSettings({ failureThreshold: 2, openMs: 1000 });
+      expect(b.state).toBe('closed');
+      b.recordFailure();
+      expect(b.state).toBe('open');
+    });
+
+    it('a shorter openMs lets the probe through sooner, counted from when the circuit opened', () => {
+      const { b, advance } = breaker();
+      for (let i = 0; i < 5; i++) b.recordFailure();
+      advance(200);
+      expect(b.msUntilRetry()).toBe(800);
+      b.setSettings({ failureThreshold: 5, openMs: 300 });
+      expect(b.msUntilRetry()).toBe(100);
+      advance(100);
+      expect(b.state).toBe('half_open');
+      expect(b.settings).toEqual({ failureThreshold: 5, openMs: 300 });
+    });
+
+    it('refuses invalid settings and keeps the old ones', () => {
+      const { b } = breaker();
+      expect(() => b.setSettings({ failureThreshold: 0, openMs: 10 })).toThrow(RangeError);
+      expect(() => b.setSettings({ failureThreshold: 2, openMs: 0 })).toThrow(RangeError);
+      expect(b.settings).toEqual({ failureThreshold: 5, openMs: 1000 });
+    });
+  });
+
   it.each([
     [{ failureThreshold: 0, openMs: 10 }],
     [{ failureThreshold: 1.5, openMs: 10 }],

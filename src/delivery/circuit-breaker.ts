@@ -22,19 +22,41 @@ export interface CircuitBreakerOptions {
   onStateChange?: (to: BreakerState, from: BreakerState) => void;
 }
 
+function checkSettings(s: { failureThreshold: number; openMs: number }): void {
+  if (!(Number.isInteger(s.failureThreshold) && s.failureThreshold >= 1)) {
+    throw new RangeError(`failureThreshold must be an integer ≥ 1, got ${s.failureThreshold}`);
+  }
+  if (!(s.openMs >= 1)) throw new RangeError(`openMs must be ≥ 1, got ${s.openMs}`);
+}
+
 export class CircuitBreaker {
   private st: BreakerState = 'closed';
   private failures = 0;
   private openedAt = 0;
   private probeInFlight = false;
   private readonly now: () => number;
+  /** A copy: setSettings changes it, never the caller's object. */
+  private readonly opts: CircuitBreakerOptions;
 
-  constructor(private readonly opts: CircuitBreakerOptions) {
-    if (!(Number.isInteger(opts.failureThreshold) && opts.failureThreshold >= 1)) {
-      throw new RangeError(`failureThreshold must be an integer ≥ 1, got ${opts.failureThreshold}`);
-    }
-    if (!(opts.openMs >= 1)) throw new RangeError(`openMs must be ≥ 1, got ${opts.openMs}`);
+  constructor(opts: CircuitBreakerOptions) {
+    checkSettings(opts);
+    this.opts = { ...opts };
     this.now = opts.now ?? Date.now;
+  }
+
+  get settings(): { failureThreshold: number; openMs: number } {
+    return { failureThreshold: this.opts.failureThreshold, openMs: this.opts.openMs };
+  }
+
+  /**
+   * New threshold and open time (a config reload). The state is kept: an open circuit now waits the new
+   * openMs counted from when it opened; a closed one opens at the next failure if the failures already
+   * counted reach the new threshold.
+   */
+  setSettings(s: { failureThreshold: number; openMs: number }): void {
+    checkSettings(s);
+    this.opts.failureThreshold = s.failureThreshold;
+    this.opts.openMs = s.openMs;
   }
 
   /** The state as of now: an open circuit whose time is up reads as half-open. */

@@ -28,11 +28,13 @@ export function errorSummary(err: unknown): Record<string, unknown> {
   return { message: String(err) };
 }
 
-export function bulkSender(client: Client, requestTimeoutMs: number): SendBulk {
+/** `requestTimeoutMs` may be a function: read per request, so that a config reload changes it. */
+export function bulkSender(client: Client, requestTimeoutMs: number | (() => number)): SendBulk {
+  const timeout = typeof requestTimeoutMs === 'function' ? requestTimeoutMs : () => requestTimeoutMs;
   return async (body, docs) => {
     try {
       // The body is already NDJSON (sized exactly by the packer): the transport sends a string as is.
-      const res = await client.bulk({ body: body as unknown as API.Bulk_Request['body'] }, { maxRetries: 0, requestTimeout: requestTimeoutMs });
+      const res = await client.bulk({ body: body as unknown as API.Bulk_Request['body'] }, { maxRetries: 0, requestTimeout: timeout() });
       const items = classifyBulkResponse(res.body, docs);
       if (!items) return { kind: 'failed', failure: { transport: 'malformed' } };
       return { kind: 'answered', items };

@@ -27,6 +27,14 @@ import { pollWritePools } from './shard-pressure.js';
 export const PRESSURE_PUBLISH_MS = 250;
 /** How often the write thread pools of OpenSearch are polled. */
 export const SHARD_POLL_MS = 5000;
+/**
+ * Longest time start-up waits for the first attempt to prepare the index: an OpenSearch that does not answer
+ * (as opposed to one that refuses connections) must not hold the bridge's start-up; the attempt goes on.
+ */
+export const INDEX_SETUP_WAIT_MS = 3000;
+
+/** A bulk request that has not answered in this long is given up on (and counts as a failure). */
+const bulkTimeoutMs = (latencyTargetMs: number) => Math.max(30_000, 4 * latencyTargetMs);
 
 export interface IndexWorkerOptions {
   config: BridgeConfig;
@@ -40,6 +48,12 @@ export interface IndexWorkerOptions {
 
 export interface IndexWorker {
   close(): Promise<void>;
+  /**
+   * Applies the opensearch.* and search.* keys of a reloaded config to the running worker: bulk caps, the
+   * bounds of the adaptive limit (the current limit is clamped into them), the latency target, the breaker,
+   * the retry backoff, refresh widening and the number of jobs fetched at once. Bulks in flight finish as sent.
+   */
+  reconfigure(config: BridgeConfig): void;
   /** The last measured indexing lag in ms. */
   lagMs(): number;
 }
@@ -63,6 +77,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 
 export async function startIndexWorker(opts: IndexWorkerOptions): Promise<IndexWorker> {
   const { config, client, registry } = opts;
+  // The config in force: start-up values below, `cfg` wherever a value is read later (it changes on reload).
+  let cfg = config;
   const os = config.opensearch;
   const log = opts.log.child({ component: 'index' });
   const keys = sharedKeys(config.redis.keyPrefix);
@@ -71,7 +87,7 @@ export async function startIndexWorker(opts: IndexWorkerOptions): Promise<IndexW
   const indexer = new Indexer({
     index: os.index,
     caps: os.bulk,
-    send: bulkSender(client, Math.max(30_000, 4 * os.latencyTargetMs)),
+    send: bulkSender(client, () => bulkTimeoutMs(cfg.opensearch.latencyTargetMs)),
     concurrency: os.concurrency,
     latencyTargetMs: os.latencyTargetMs,
     breaker: os.breaker,
@@ -171,10 +187,10 @@ export async function startIndexWorker(opts: IndexWorkerOptions): Promise<IndexW
     let warnedAt = -Infinity;
     for (let attempt = 0; !stopped; attempt++) {
       try {
-        await ensureEventsIndex(client, os.index, { refreshInterval: os.refreshInterval.normal });
+        await ensureEventsIndex(client, os.index, { refreshInterval: cfg.opensearch.refreshInterval.normal });
         if (stopped) return;
         running = worker.run().catch((err) => log.error({ err }, 'index worker stopped'));
-        log.info({ index: os.index, concurrency: config.search.workerConcurrency }, 'index worker started');
+        log.info({ index: os.index, concurrency: cfg.search.workerConcurrency }, 'index worker started');
         return;
       } catch (err) {
         if (Date.now() - warnedAt >= 30_000) {
@@ -182,21 +198,31 @@ export async function startIndexWorker(opts: IndexWorkerOptions): Promise<IndexW
           log.warn({ error: errorSummary(err), attempt }, 'cannot prepare the events index yet: index jobs wait; retrying in the background');
         }
         firstAttemptDone();
-        await sleep(Math.min(os.retry.maxMs, 1000 * 2 ** Math.min(attempt, 5)));
+        await sleep(Math.min(cfg.opensearch.retry.maxMs, 1000 * 2 ** Math.min(attempt, 5)));
       } finally {
         firstAttemptDone();
       }
     }
   };
   void startWhenIndexReady();
-  // Wait for the first attempt only: a bridge starting while OpenSearch is away should still start.
-  await firstAttempt;
+  // Wait for the first attempt only, and not long: a bridge starting while OpenSearch is away should still start.
+  await Promise.race([firstAttempt, sleep(INDEX_SETUP_WAIT_MS)]);
   every(PRESSURE_PUBLISH_MS, publishPressure);
   every(SHARD_POLL_MS, pollShards);
 
   let closing: Promise<void> | null = null;
   return {
     lagMs: () => lastLagMs,
+    reconfigure(next) {
+      const before = { opensearch: cfg.opensearch, search: cfg.search };
+      cfg = next;
+      const o = next.opensearch;
+      if (JSON.stringify(before) === JSON.stringify({ opensearch: o, search: next.search })) return;
+      indexer.reconfigure({ caps: o.bulk, concurrency: o.concurrency, latencyTargetMs: o.latencyTargetMs, breaker: o.breaker, retry: o.retry, jobCapacity: next.search.workerConcurrency });
+      widener.reconfigure(o.refreshInterval);
+      worker.concurrency = next.search.workerConcurrency;
+      log.info({ bulk: o.bulk, concurrency: { ...o.concurrency, limit: indexer.limiter.limit }, latencyTargetMs: o.latencyTargetMs, jobs: next.search.workerConcurrency }, 'index worker reconfigured');
+    },
     close: () =>
       (closing ??= (async () => {
         stopped = true;
@@ -204,7 +230,7 @@ export async function startIndexWorker(opts: IndexWorkerOptions): Promise<IndexW
         timers.clear();
         void indexer.drain();
         const closed = worker.close();
-        const inTime = await Promise.race([closed.then(() => true), sleep(config.shutdown.graceMs).then(() => false)]);
+        const inTime = await Promise.race([closed.then(() => true), sleep(cfg.shutdown.graceMs).then(() => false)]);
         if (!inTime) {
           log.warn({ heldJobs: indexer.heldJobs, heldDocs: indexer.heldDocs }, 'shutdown grace over: handing unfinished index jobs back to the queue');
           indexer.abort();

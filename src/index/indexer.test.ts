@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { EventsJob } from '../queue/jobs.js';
 import type { ItemVerdict, RequestFailure } from './bulk-classify.js';
 import type { BulkAttempt, BulkStart } from './bulk-port.js';
-import { Indexer, IndexerClosedError, MAX_ITEM_SERVER_ERRORS, type IndexerOptions } from './indexer.js';
+import { Indexer, IndexerClosedError, MAX_ITEM_SERVER_ERRORS, type IndexerLimits, type IndexerOptions } from './indexer.js';
 
 const log = pino({ level: 'silent' });
 const ids = (body: string) => body.split('\n').filter((_, i) => i % 2 === 0 && _ !== '').map((l) => (JSON.parse(l) as { create: { _id: string } }).create._id);
@@ -50,6 +50,35 @@ function indexer(send: IndexerOptions['send'], over: Partial<IndexerOptions> = {
     ...over,
   });
   return { ix, starts };
+}
+
+/** A port whose bulks stay in flight until the test lets them answer (all ok). */
+function gatedPort() {
+  const calls: string[][] = [];
+  const gates: Array<() => void> = [];
+  let inFlight = 0;
+  const send = async (body: string): Promise<BulkAttempt> => {
+    const i = ids(body);
+    calls.push(i);
+    inFlight++;
+    await new Promise<void>((r) => gates.push(r));
+    inFlight--;
+    return { kind: 'answered', items: i.map(() => ok) };
+  };
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+  return {
+    send,
+    calls,
+    get inFlight() {
+      return inFlight;
+    },
+    /** Lets the oldest bulk in flight answer, then gives the indexer time to send the next. */
+    async answerOne() {
+      gates.shift()?.();
+      await tick();
+    },
+    tick,
+  };
 }
 
 describe('Indexer', () => {
@@ -172,5 +201,93 @@ describe('Indexer', () => {
     await expect(b).rejects.toBeInstanceOf(IndexerClosedError);
     await expect(stuck.submit(job('c', 1, 1))).rejects.toBeInstanceOf(IndexerClosedError);
     expect(stuck.heldDocs).toBe(0);
+  });
+
+  describe('reconfigure (a config reload)', () => {
+    const limits = (over: Partial<IndexerLimits> = {}): IndexerLimits => ({
+      caps: { maxDocs: 10, maxBytes: 1_000_000 },
+      concurrency: { min: 1, max: 4 },
+      latencyTargetMs: 10_000,
+      breaker: { failureThreshold: 3, openMs: 30 },
+      retry: { baseMs: 1, maxMs: 5 },
+      ...over,
+    });
+
+    it('bulks packed after the change follow the new maxDocs; the bulk in flight is not touched', async () => {
+      const p = gatedPort();
+      const { ix } = indexer(p.send, { concurrency: { min: 1, max: 1, initial: 1 } });
+      const done = ix.submit(job('a', 1, 30));
+      await p.tick();
+      expect(p.calls.map((c) => c.length)).toEqual([10]);
+      ix.reconfigure(limits({ caps: { maxDocs: 4, maxBytes: 1_000_000 }, concurrency: { min: 1, max: 1 } }));
+      expect(ix.caps).toEqual({ maxDocs: 4, maxBytes: 1_000_000 });
+      while (p.calls.length < 6 || p.inFlight > 0) await p.answerOne();
+      expect(await done).toEqual({ indexed: 30, duplicates: 0, failed: 0 });
+      expect(p.calls.map((c) => c.length)).toEqual([10, 4, 4, 4, 4, 4]);
+    });
+
+    it('a lower ceiling: bulks in flight finish, no new one starts until below it; a higher floor sends at once', async () => {
+      const p = gatedPort();
+      const { ix, starts } = indexer(p.send, { caps: { maxDocs: 1, maxBytes: 1_000_000 }, concurrency: { min: 1, max: 4, initial: 4 } });
+      const done = ix.submit(job('a', 1, 12));
+      await p.tick();
+      expect(p.inFlight).toBe(4);
+      ix.reconfigure(limits({ caps: { maxDocs: 1, maxBytes: 1_000_000 }, concurrency: { min: 1, max: 2 } }));
+      expect(ix.limiter.limit).toBe(2);
+      const before = starts.length;
+      await p.answerOne();
+      await p.answerOne();
+      expect(starts.length).toBe(before); // 2 still in flight: none may start
+      await p.answerOne();
+      expect(p.inFlight).toBe(2); // one answer, one new bulk
+      for (const b of starts.slice(before)) expect(b.inFlight).toBeLessThanOrEqual(2);
+
+      ix.reconfigure(limits({ caps: { maxDocs: 1, maxBytes: 1_000_000 }, concurrency: { min: 3, max: 3 } }));
+      expect(ix.limiter.limit).toBe(3);
+      await p.tick();
+      expect(p.inFlight).toBe(3);
+      while (p.inFlight > 0) await p.answerOne();
+      expect(await done).toEqual({ indexed: 12, duplicates: 0, failed: 0 });
+    });
+
+    it('a document held that no longer fits a lower maxBytes alone is settled as failed; the rest is indexed', async () => {
+      const p = gatedPort();
+      const { ix, starts } = indexer(p.send, { concurrency: { min: 1, max: 1, initial: 1 } });
+      const first = ix.submit(job('first', 1, 1));
+      await p.tick();
+      const mixed = job('mixed', 1, 6);
+      mixed.events[2]!.data = { blob: 'x'.repeat(500) };
+      const done = ix.submit(mixed);
+      ix.reconfigure(limits({ caps: { maxDocs: 10, maxBytes: 400 }, concurrency: { min: 1, max: 1 } }));
+      while (p.inFlight > 0) await p.answerOne();
+      expect(await first).toEqual({ indexed: 1, duplicates: 0, failed: 0 });
+      expect(await done).toEqual({ indexed: 5, duplicates: 0, failed: 1 });
+      expect(p.calls.flat()).not.toContain('t:mixed:3');
+      for (const b of starts.slice(1)) expect(b.bytes).toBeLessThanOrEqual(400);
+      expect(ix.heldDocs).toBe(0);
+    });
+
+    it('a job capacity reached by the change ends the linger at once', async () => {
+      const p = port((i) => ({ kind: 'answered', items: i.map(() => ok) }));
+      const { ix } = indexer(p.send, { lingerMs: 60_000 });
+      const done = Promise.all([ix.submit(job('a', 1, 3)), ix.submit(job('b', 1, 3))]);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(p.calls).toHaveLength(0);
+      ix.reconfigure(limits({ jobCapacity: 2 }));
+      await done;
+      expect(p.calls.map((c) => c.length)).toEqual([6]);
+    });
+
+    it('hands the breaker, latency target and backoff their new settings; refuses invalid caps before changing anything', () => {
+      const { ix } = indexer(async () => ({ kind: 'answered', items: [] }));
+      ix.reconfigure(limits({ breaker: { failureThreshold: 7, openMs: 900 }, latencyTargetMs: 1234, concurrency: { min: 2, max: 6 } }));
+      expect(ix.breaker.settings).toEqual({ failureThreshold: 7, openMs: 900 });
+      expect(ix.limiter.latencyTargetMs).toBe(1234);
+      expect(ix.limiter.bounds).toEqual({ min: 2, max: 6 });
+      expect(() => ix.reconfigure(limits({ caps: { maxDocs: 0, maxBytes: 10 }, concurrency: { min: 1, max: 1 } }))).toThrow(RangeError);
+      expect(() => ix.reconfigure(limits({ retry: { baseMs: 10, maxMs: 5 }, concurrency: { min: 1, max: 1 } }))).toThrow(RangeError);
+      expect(ix.limiter.bounds).toEqual({ min: 2, max: 6 });
+      expect(ix.caps).toEqual({ maxDocs: 10, maxBytes: 1_000_000 });
+    });
   });
 });

@@ -42,6 +42,16 @@ export interface IndexerOptions {
   now?: () => number;
 }
 
+/** The indexer's knobs that a config reload may change (concurrency.initial applies at start only). */
+export interface IndexerLimits {
+  caps: BulkCaps;
+  concurrency: { min: number; max: number };
+  latencyTargetMs: number;
+  breaker: { failureThreshold: number; openMs: number };
+  retry: { baseMs: number; maxMs: number };
+  jobCapacity?: number;
+}
+
 /** Raised to the jobs still open when the indexer is aborted (shutdown): their documents were not all settled. */
 export class IndexerClosedError extends Error {
   constructor() {
@@ -94,8 +104,11 @@ export class Indexer {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly lingerMs: number;
+  /** A copy: reconfigure changes it, never the caller's object. */
+  private readonly opts: IndexerOptions;
 
-  constructor(private readonly opts: IndexerOptions) {
+  constructor(opts: IndexerOptions) {
+    this.opts = { ...opts };
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.lingerMs = opts.lingerMs ?? 25;
@@ -119,6 +132,30 @@ export class Indexer {
         }
       },
     });
+  }
+
+  get caps(): BulkCaps {
+    return { ...this.opts.caps };
+  }
+
+  /**
+   * Applies new limits (a config reload) to the running indexer: bulks packed from now on follow the new caps,
+   * the adaptive limit is clamped into the new bounds, the breaker and the backoff use the new settings.
+   * Bulks in flight are not touched. Documents already held that no longer fit a bulk alone are settled as
+   * failed, as submit() does with them.
+   */
+  reconfigure(l: IndexerLimits): void {
+    if (!(l.caps.maxDocs >= 1 && l.caps.maxBytes >= 1)) throw new RangeError(`bulk caps must be ≥ 1, got ${JSON.stringify(l.caps)}`);
+    if (!(l.retry.baseMs >= 1 && l.retry.maxMs >= l.retry.baseMs)) throw new RangeError(`retry needs 1 ≤ baseMs ≤ maxMs, got ${JSON.stringify(l.retry)}`);
+    this.limiter.setBounds(l.concurrency.min, l.concurrency.max);
+    this.limiter.setLatencyTarget(l.latencyTargetMs);
+    this.breaker.setSettings(l.breaker);
+    this.opts.caps = { ...l.caps };
+    this.opts.retry = { ...l.retry };
+    this.opts.latencyTargetMs = l.latencyTargetMs;
+    if (l.jobCapacity !== undefined) this.opts.jobCapacity = l.jobCapacity;
+    // A wider limit, a larger cap or a smaller job capacity may let a bulk go now.
+    this.pump();
   }
 
   /** Indexes every event of the job; resolves once each is indexed, suppressed or permanently failed. */
@@ -201,6 +238,7 @@ export class Indexer {
     this.releaseDelayed(now);
     let wakeAt = Infinity;
     while (this.readyCount > 0) {
+      if (this.dropOversizedHead()) continue;
       const lingerUntil = this.ready[this.head]!.readyAt + this.lingerMs;
       if (!this.shouldFlush(now, lingerUntil)) {
         wakeAt = Math.min(wakeAt, lingerUntil);
@@ -226,6 +264,21 @@ export class Indexer {
     }
     for (const d of this.delayed) wakeAt = Math.min(wakeAt, d.notBefore);
     this.armTimer(wakeAt);
+  }
+
+  /**
+   * A document that fitted the caps it was submitted under and not the current ones (a reload lowered
+   * maxBytes) could never be sent: settle it as failed, as submit() would have. The packer stops before
+   * such a document, so it always comes to the head before it would be packed.
+   */
+  private dropOversizedHead(): boolean {
+    const d = this.ready[this.head]!;
+    if (fitsAlone(d.doc, this.opts.caps)) return false;
+    this.head += 1;
+    this.readyBytes -= d.doc.bytes;
+    this.opts.log.error({ id: d.doc.id, bytes: d.doc.bytes, maxBytes: this.opts.caps.maxBytes }, 'document larger than opensearch.bulk.maxBytes: not indexed');
+    this.settle(d, 'failed');
+    return true;
   }
 
   private shouldFlush(now: number, lingerUntil: number): boolean {

@@ -29,13 +29,21 @@ export interface RefreshWidenerOptions {
   now?: () => number;
 }
 
+/** The widener's knobs that a config reload may change (opensearch.refreshInterval). */
+export type RefreshSettings = Pick<RefreshWidenerOptions, 'normal' | 'wide' | 'widenAtBacklog'>;
+
 export class RefreshWidener {
   private applied: RefreshMode | null = null;
+  /** The interval last put, so that a reload changing the interval of the mode in force is applied too. */
+  private appliedInterval: string | null = null;
   private busy = false;
   private lastFailureAt = -Infinity;
   private readonly now: () => number;
+  /** A copy: reconfigure changes it, never the caller's object. */
+  private readonly opts: RefreshWidenerOptions;
 
-  constructor(private readonly opts: RefreshWidenerOptions) {
+  constructor(opts: RefreshWidenerOptions) {
+    this.opts = { ...opts };
     this.now = opts.now ?? Date.now;
   }
 
@@ -43,20 +51,32 @@ export class RefreshWidener {
     return this.applied;
   }
 
+  get settings(): RefreshSettings {
+    return { normal: this.opts.normal, wide: this.opts.wide, widenAtBacklog: this.opts.widenAtBacklog };
+  }
+
+  /** New intervals and threshold (a config reload): the next update() decides and applies with them. */
+  reconfigure(s: RefreshSettings): void {
+    this.opts.normal = s.normal;
+    this.opts.wide = s.wide;
+    this.opts.widenAtBacklog = s.widenAtBacklog;
+  }
+
   /**
-   * Applies the mode the backlog calls for, if it differs from the applied one. The first call always
-   * applies: a bridge that died while the interval was wide must not leave it wide.
+   * Applies the mode the backlog calls for, if it or its interval differs from the applied one. The first call
+   * always applies: a bridge that died while the interval was wide must not leave it wide.
    */
   async update(backlogDocs: number): Promise<void> {
     const want = nextRefreshMode(backlogDocs, this.opts.widenAtBacklog, this.applied);
-    if (want === this.applied || this.busy) return;
+    const interval = want === 'wide' ? this.opts.wide : this.opts.normal;
+    if ((want === this.applied && interval === this.appliedInterval) || this.busy) return;
     if (this.now() - this.lastFailureAt < (this.opts.retryMs ?? 2000)) return;
     this.busy = true;
     try {
-      const interval = want === 'wide' ? this.opts.wide : this.opts.normal;
       await this.opts.client.indices.putSettings({ index: this.opts.index, body: { index: { refresh_interval: interval } } });
-      if (this.applied !== null || want === 'wide') this.opts.log.info({ refreshInterval: interval, backlogDocs }, 'index refresh interval changed');
+      if (this.appliedInterval !== null || want === 'wide') this.opts.log.info({ refreshInterval: interval, backlogDocs }, 'index refresh interval changed');
       this.applied = want;
+      this.appliedInterval = interval;
       this.opts.onApplied?.(want);
     } catch (err) {
       this.lastFailureAt = this.now();

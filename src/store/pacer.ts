@@ -70,17 +70,30 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
 }
 
 export class WritePacer {
-  readonly limits: PacerLimits;
+  private current: PacerLimits;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
   constructor(private readonly opts: WritePacerOptions) {
-    this.limits = pacerLimits(opts.writeUnitsPerSec, opts.partitionWriteUnitsPerSec);
+    this.current = pacerLimits(opts.writeUnitsPerSec, opts.partitionWriteUnitsPerSec);
     this.sleep = opts.sleep ?? abortableSleep;
+  }
+
+  get limits(): PacerLimits {
+    return this.current;
+  }
+
+  /**
+   * New envelope and partition limits (a config reload). The buckets live in Redis and are given their rate
+   * and burst on every take, so the next take of every waiter already uses them: no bucket is reset, tokens
+   * above a smaller burst are dropped at the next refill.
+   */
+  setRates(writeUnitsPerSec: number, partitionWriteUnitsPerSec: number): void {
+    this.current = pacerLimits(writeUnitsPerSec, partitionWriteUnitsPerSec);
   }
 
   private specs(pk: string): BucketSpec[] {
     const f = this.opts.rateFactor();
-    const { envelope, partition } = this.limits;
+    const { envelope, partition } = this.current;
     return [
       { key: this.opts.keys.writeEnvelope, ratePerSec: envelope.ratePerSec * f, burst: envelope.burst },
       { key: this.opts.keys.partitionBucket(pk), ratePerSec: partition.ratePerSec * f, burst: partition.burst },
@@ -95,11 +108,11 @@ export class WritePacer {
    */
   async acquire(pk: string, units: number, signal?: AbortSignal): Promise<AcquireResult> {
     const started = Date.now();
-    const fullBucket = Math.min(this.limits.envelope.burst, this.limits.partition.burst);
     let need = units;
     while (need > 0) {
       signal?.throwIfAborted();
-      const ask = Math.min(need, fullBucket);
+      // Read on every instalment: after setRates an ask larger than the new burst could never be granted whole.
+      const ask = Math.min(need, this.current.envelope.burst, this.current.partition.burst);
       const r = await this.opts.buckets.take(this.specs(pk), ask, true);
       if (r.granted === ask) {
         need -= ask;

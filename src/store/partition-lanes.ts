@@ -4,13 +4,33 @@
 // with jobs that could only share its partition's rate while every other device waits behind them
 // (head-of-line blocking). Pure: no I/O.
 
-/** FIFO counting semaphore with abortable waits. */
+function checkWidth(width: number): void {
+  if (!(Number.isInteger(width) && width >= 1)) throw new RangeError(`width must be an integer ≥ 1, got ${width}`);
+}
+
+/** FIFO counting semaphore with abortable waits and a width that may change while it is in use. */
 export class Semaphore {
   private held = 0;
+  private w: number;
   private readonly queue: Array<{ resolve: () => void; reject: (e: unknown) => void; signal?: AbortSignal; onAbort?: () => void }> = [];
 
-  constructor(readonly width: number) {
-    if (!(width >= 1)) throw new RangeError(`width must be ≥ 1, got ${width}`);
+  constructor(width: number) {
+    checkWidth(width);
+    this.w = width;
+  }
+
+  get width(): number {
+    return this.w;
+  }
+
+  /**
+   * A new width (a config reload). Wider: waiters are served at once. Narrower: holders keep their permits
+   * and no waiter is served until fewer than `width` are held.
+   */
+  resize(width: number): void {
+    checkWidth(width);
+    this.w = width;
+    this.serve();
   }
 
   get inUse(): number {
@@ -23,7 +43,7 @@ export class Semaphore {
 
   acquire(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.held < this.width && this.queue.length === 0) {
+    if (this.held < this.w && this.queue.length === 0) {
       this.held++;
       return Promise.resolve();
     }
@@ -42,14 +62,18 @@ export class Semaphore {
   }
 
   release(): void {
-    const next = this.queue.shift();
-    if (next) {
-      // The slot passes straight to the next waiter: `held` is unchanged.
-      if (next.onAbort) next.signal?.removeEventListener('abort', next.onAbort);
-      next.resolve();
-      return;
-    }
     if (this.held > 0) this.held--;
+    // Served in the same tick: a new acquire() cannot overtake the queue (it sees it non-empty).
+    this.serve();
+  }
+
+  private serve(): void {
+    while (this.held < this.w && this.queue.length > 0) {
+      const next = this.queue.shift()!;
+      if (next.onAbort) next.signal?.removeEventListener('abort', next.onAbort);
+      this.held++;
+      next.resolve();
+    }
   }
 }
 

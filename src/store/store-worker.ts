@@ -66,6 +66,12 @@ export interface StoreWorkerOptions {
 
 export interface StoreWorker {
   close(): Promise<void>;
+  /**
+   * Applies the storage.* keys of a reloaded config to the running worker: the pacer's envelope and partition
+   * limits (and the envelope storage pressure is computed against), the write slots and BullMQ's fetch width,
+   * the call size and the backoff. Jobs in flight keep going; their next call is paced at the new rate.
+   */
+  reconfigure(config: BridgeConfig): void;
   /** Time the writers need to drain what is accepted and not yet stored, at the current pacing rate. */
   pacingBacklogMs(): number;
 }
@@ -80,7 +86,7 @@ type StoreResult = { written: number; duplicates: number };
 
 export async function startStoreWorker(opts: StoreWorkerOptions): Promise<StoreWorker> {
   const { config, log } = opts;
-  const storage = config.storage;
+  let storage = config.storage;
   const prefix = config.redis.keyPrefix;
   const keys = sharedKeys(prefix);
   const metrics = createStoreMetrics(opts.registry);
@@ -202,7 +208,7 @@ export async function startStoreWorker(opts: StoreWorkerOptions): Promise<StoreW
     rateFactor,
     key: keys.storagePressure,
     depthKey: keys.depthEvents,
-    envelope: storage.writeUnitsPerSec,
+    envelope: () => storage.writeUnitsPerSec,
     sample: () => ({ unitsPerEvent, throttlesTotal }),
     onBacklog: (ms) => (backlogMs = ms),
   });
@@ -215,6 +221,16 @@ export async function startStoreWorker(opts: StoreWorkerOptions): Promise<StoreW
   let closing: Promise<void> | undefined;
   return {
     pacingBacklogMs: () => backlogMs,
+    reconfigure(next) {
+      const s = next.storage;
+      if (JSON.stringify(s) === JSON.stringify(storage)) return;
+      pacer.setRates(s.writeUnitsPerSec, s.partitionWriteUnitsPerSec);
+      writer.setLimits({ batchWriteMaxItems: s.batchWriteMaxItems, backoff: s.backoff });
+      slots.resize(s.workerConcurrency);
+      worker.concurrency = s.workerConcurrency * PREFETCH_PER_SLOT;
+      storage = s;
+      log.info({ concurrency: s.workerConcurrency, limits: pacer.limits, batchWriteMaxItems: s.batchWriteMaxItems, backoff: s.backoff }, 'store worker reconfigured');
+    },
     close() {
       closing ??= (async () => {
         clearInterval(timer);
@@ -235,7 +251,8 @@ interface PressurePublisherOptions {
   rateFactor: SharedRateFactor;
   key: string;
   depthKey: string;
-  envelope: number;
+  /** The configured write envelope, read on every publish (it changes with a config reload). */
+  envelope: () => number;
   sample: () => { unitsPerEvent: number; throttlesTotal: number };
   onBacklog: (ms: number) => void;
 }
@@ -252,7 +269,7 @@ function pressurePublisher(o: PressurePublisherOptions): { publish(): Promise<vo
       try {
         const [depthRaw] = await Promise.all([o.cmd.get(o.depthKey), o.rateFactor.refresh()]);
         const { unitsPerEvent, throttlesTotal } = o.sample();
-        const backlogMs = storageBacklogMs(Number(depthRaw ?? 0), unitsPerEvent, o.envelope * o.rateFactor.current);
+        const backlogMs = storageBacklogMs(Number(depthRaw ?? 0), unitsPerEvent, o.envelope() * o.rateFactor.current);
         const pressure: StoragePressure = { backlogMs, throttled: throttlesTotal - lastThrottles };
         lastThrottles = throttlesTotal;
         await o.cmd.set(o.key, JSON.stringify(pressure), 'PX', PRESSURE_TTL_MS);

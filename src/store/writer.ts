@@ -77,10 +77,29 @@ export interface IdempotentWriterOptions {
   random?: () => number;
 }
 
+/** The writer's knobs that a config reload may change. */
+export type WriterLimits = Pick<IdempotentWriterOptions, 'batchWriteMaxItems' | 'backoff'>;
+
 export class IdempotentWriter {
   private readonly hotspots = new HotspotTracker();
+  private readonly o: IdempotentWriterOptions;
 
-  constructor(private readonly o: IdempotentWriterOptions) {}
+  constructor(o: IdempotentWriterOptions) {
+    // A copy: setLimits changes it, never the caller's object.
+    this.o = { ...o };
+  }
+
+  get limits(): WriterLimits {
+    return { batchWriteMaxItems: this.o.batchWriteMaxItems, backoff: { ...this.o.backoff } };
+  }
+
+  /** New call size and backoff (a config reload): the next call and the next backoff use them. */
+  setLimits(l: WriterLimits): void {
+    if (!(Number.isInteger(l.batchWriteMaxItems) && l.batchWriteMaxItems >= 1)) throw new RangeError(`batchWriteMaxItems must be an integer ≥ 1, got ${l.batchWriteMaxItems}`);
+    if (!(l.backoff.baseMs >= 1 && l.backoff.maxMs >= l.backoff.baseMs)) throw new RangeError(`backoff needs 1 ≤ baseMs ≤ maxMs, got ${JSON.stringify(l.backoff)}`);
+    this.o.batchWriteMaxItems = l.batchWriteMaxItems;
+    this.o.backoff = { ...l.backoff };
+  }
 
   /** Pure part of a job: its partition, its items (one per seq, in seq order) and their write units. */
   static prepare(job: EventsJob): PreparedJob {
