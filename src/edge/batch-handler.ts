@@ -13,7 +13,7 @@ import type { RedisTokenBuckets, BucketSpec } from '../admission/token-bucket.js
 import type { PressureMonitor } from '../admission/pressure.js';
 import type { SharedKeys } from '../queue/keys.js';
 import type { EventsJob } from '../queue/jobs.js';
-import { nextOutstanding, type Watermarks } from './watermarks.js';
+import { addRange, resumeBound, settleRanges, type Watermarks } from './watermarks.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 import type { Logger } from '../telemetry/logger.js';
 
@@ -137,24 +137,24 @@ export class BatchHandler {
 
     // A batch that starts above an outstanding deferred range would let the watermark jump over
     // events never stored: nothing of it is accepted until the device resends from the watermark.
-    const out = contract ? progress.outstanding : null;
-    const skipsDeferred = out !== null && fresh.length > 0 && fresh[0]!.seq > (out.from ?? out.to);
+    const ranges = contract ? progress.outstanding : [];
+    const skipsDeferred = fresh.length > 0 && fresh[0]!.seq > resumeBound(ranges);
     const decision: Decision & { credit?: number } = skipsDeferred
-      ? { accept: 0, reason: out.reason, baseRetryMs: cfg.admission.retryAfter.minMs }
+      ? { accept: 0, reason: ranges[0]!.reason, baseRetryMs: cfg.admission.retryAfter.minMs }
       : await this.admit(cfg, tenant, device, fresh.length);
     const accepted = fresh.slice(0, decision.accept);
     const deferred = fresh.slice(decision.accept);
 
     let watermark = watermarkBefore;
     if (accepted.length > 0) await this.deps.enqueue({ tenant, device, events: accepted, acceptedAt: Date.now() });
+    const advanceTo = accepted.length > 0 ? accepted[accepted.length - 1]!.seq : 0;
     if (contract) {
-      const candidate = accepted.length > 0 ? accepted[accepted.length - 1]!.seq : watermarkBefore;
-      const next = skipsDeferred
-        ? { ...out, to: Math.max(out.to, fresh[fresh.length - 1]!.seq) }
-        : nextOutstanding(out, deferred[0]?.seq ?? null, deferred[deferred.length - 1]?.seq ?? null, candidate, decision.reason);
-      if (accepted.length > 0 || next !== undefined) watermark = await this.deps.watermarks.commit(tenant, device, accepted.length > 0 ? candidate : 0, next);
-    } else if (accepted.length > 0) {
-      watermark = await this.deps.watermarks.commit(tenant, device, accepted[accepted.length - 1]!.seq);
+      let next = settleRanges(ranges, Math.max(watermarkBefore, advanceTo));
+      if (deferred.length > 0) next = addRange(next, { from: deferred[0]!.seq, to: deferred[deferred.length - 1]!.seq, reason: decision.reason ?? 'overloaded' });
+      const changed = JSON.stringify(next) !== JSON.stringify(ranges);
+      if (advanceTo > 0 || changed) watermark = await this.deps.watermarks.commit(tenant, device, advanceTo, changed ? next : undefined);
+    } else if (advanceTo > 0) {
+      watermark = await this.deps.watermarks.commit(tenant, device, advanceTo);
     }
 
     this.deps.metrics.countEvents(tenant, 'duplicate', dupCount);

@@ -1,18 +1,31 @@
 import { describe, expect, it } from 'vitest';
-import { nextOutstanding, type Outstanding } from './watermarks.js';
+import { addRange, resumeBound, settleRanges, type DeferredRange } from './watermarks.js';
 
-const out = (from: number | null, to: number): Outstanding => ({ from, to, reason: 'batch_cap' });
+const r = (from: number | null, to: number): DeferredRange => ({ from, to, reason: 'device_rate_limited' });
 
-describe('nextOutstanding', () => {
+describe('outstanding deferred ranges', () => {
   it.each([
-    ['nothing before, nothing deferred: unchanged', null, null, null, 70, undefined],
-    ['a new deferred tail', null, 71, 100, 70, out(71, 100)],
-    ['part of the range resent and accepted, the rest deferred', out(71, 100), 76, 80, 75, out(76, 100)],
-    ['part resent and wholly accepted: start unknown, end kept', out(71, 100), null, null, 80, out(null, 100)],
-    ['the watermark covers the range: cleared', out(71, 100), null, null, 100, null],
-    ['the watermark passes the range: cleared', out(71, 100), null, null, 120, null],
-    ['a later deferral extends the end', out(71, 100), 71, 130, 70, out(71, 130)],
-  ])('%s', (_n, before, dFrom, dTo, wm, want) => {
-    expect(nextOutstanding(before, dFrom, dTo, wm, 'batch_cap')).toEqual(want);
+    ['covered ranges are dropped', [r(71, 100)], 100, []],
+    ['a range the watermark entered loses its start', [r(71, 100)], 80, [r(null, 100)]],
+    ['ranges above stay as they are, lowest first', [r(107, 108), r(97, 104)], 90, [r(97, 104), r(107, 108)]],
+    ['the trace that lost 105..106: 97..104 accepted, 105..106 still bounds', [r(97, 104), r(105, 106), r(107, 108)], 104, [r(105, 106), r(107, 108)]],
+  ])('settle: %s', (_n, ranges, wm, want) => {
+    expect(settleRanges(ranges, wm)).toEqual(want);
+  });
+
+  it.each([
+    ['into nothing', [], r(71, 100), [r(71, 100)]],
+    ['touching ranges stay apart: 107 is where to resume once 105..106 is covered', [r(105, 106)], r(107, 108), [r(105, 106), r(107, 108)]],
+    ['a resent part of a range the watermark entered', [r(null, 105)], r(86, 105), [r(86, 105)]],
+    ['overlapping ranges merge', [r(71, 100)], r(90, 120), [r(71, 120)]],
+    ['separate ranges stay apart', [r(71, 80)], r(90, 95), [r(71, 80), r(90, 95)]],
+  ])('add: %s', (_n, ranges, added, want) => {
+    expect(addRange(ranges, added)).toEqual(want);
+  });
+
+  it('bounds where the next batch may start', () => {
+    expect(resumeBound([])).toBe(Number.POSITIVE_INFINITY);
+    expect(resumeBound([r(105, 106), r(107, 108)])).toBe(105);
+    expect(resumeBound([r(null, 100)])).toBe(100);
   });
 });

@@ -2,45 +2,44 @@
 // accepted. Shared by every bridge instance, and never decreasing whatever order two instances
 // write in.
 //
-// A watermark may only move over events the bridge has accepted. When a batch is partly deferred,
-// the deferred range is outstanding: a later batch of the same device that starts above it (a live
-// event sent before the deferred tail, or a second batch in flight) must not be accepted, or the
-// watermark would cover events that were never stored. The outstanding range is kept beside the
-// watermark, in the same Redis hash slot, and cleared once the watermark covers it.
+// A watermark may only move over events the bridge has accepted. When a batch is partly or wholly
+// deferred, its deferred range is outstanding: a later batch of the same device that starts above
+// the lowest outstanding range (a live event sent before the deferred tail, or batches in flight
+// together) must not be accepted, or the watermark would cover events that were never stored. The
+// outstanding ranges are kept beside the watermark, in the same Redis hash slot, and dropped as the
+// watermark covers them.
 import type { Redis } from 'ioredis';
 import type { DeferReason } from '../contract/wire.js';
 import type { SharedKeys } from '../queue/keys.js';
 
 /** Events the device was told are deferred and that are not yet accepted. */
-export interface Outstanding {
-  /** Lowest deferred seq still above the watermark, when known; null when only `to` is known. */
+export interface DeferredRange {
+  /** Lowest deferred seq of the range still above the watermark, when known (null once the watermark entered the range). */
   from: number | null;
-  /** Highest seq ever deferred and not yet covered by the watermark. */
   to: number;
   reason: DeferReason;
 }
 
 export interface DeviceProgress {
   watermark: number;
-  outstanding: Outstanding | null;
+  outstanding: DeferredRange[];
 }
 
-// KEYS: watermark, outstanding hash. ARGV: seq (0 = no advance), op ('keep' | 'set' | 'clear'), from ('' = unknown), to, reason.
+/** Ranges kept per device; past it the highest are forgotten (only a device with that many deferred batches in flight gets there). */
+export const MAX_OUTSTANDING_RANGES = 1024;
+
+// KEYS: watermark, outstanding. ARGV: seq (0 = no advance), op ('keep' | 'set'), JSON of the ranges ('' = none).
 const COMMIT = `
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local new = tonumber(ARGV[1])
 if new > cur then redis.call('SET', KEYS[1], ARGV[1]); cur = new end
-if ARGV[2] == 'clear' then
-  redis.call('DEL', KEYS[2])
-elseif ARGV[2] == 'set' then
-  redis.call('HSET', KEYS[2], 'from', ARGV[3], 'to', ARGV[4], 'reason', ARGV[5])
+if ARGV[2] == 'set' then
+  if ARGV[3] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[3]) end
 end
-local to = tonumber(redis.call('HGET', KEYS[2], 'to') or '0')
-if to > 0 and to <= cur then redis.call('DEL', KEYS[2]) end
 return cur
 `;
 
-type CommitCommand = (wmKey: string, outKey: string, seq: number, op: string, from: string, to: number, reason: string) => Promise<number>;
+type CommitCommand = (wmKey: string, outKey: string, seq: number, op: string, ranges: string) => Promise<number>;
 
 export class Watermarks {
   private readonly commitCommand: CommitCommand;
@@ -57,48 +56,61 @@ export class Watermarks {
     return Number((await this.redis.get(this.keys.watermark(tenant, device))) ?? 0);
   }
 
-  /** The watermark and the outstanding deferred range, in one round trip. */
+  /** The watermark and the outstanding deferred ranges, in one round trip. */
   async read(tenant: string, device: string): Promise<DeviceProgress> {
-    const res = await this.redis
-      .multi()
-      .get(this.keys.watermark(tenant, device))
-      .hmget(this.keys.outstanding(tenant, device), 'from', 'to', 'reason')
-      .exec();
-    const watermark = Number((res?.[0]?.[1] as string | null) ?? 0);
-    const [from, to, reason] = (res?.[1]?.[1] as (string | null)[] | undefined) ?? [];
-    const outstanding = to ? { from: from ? Number(from) : null, to: Number(to), reason: reason as DeferReason } : null;
-    return { watermark, outstanding: outstanding && outstanding.to > watermark ? outstanding : null };
+    const [wm, out] = await this.redis.mget(this.keys.watermark(tenant, device), this.keys.outstanding(tenant, device));
+    const watermark = Number(wm ?? 0);
+    let ranges: DeferredRange[] = [];
+    if (out) {
+      try {
+        ranges = JSON.parse(out) as DeferredRange[];
+      } catch {
+        ranges = [];
+      }
+    }
+    return { watermark, outstanding: settleRanges(ranges, watermark) };
   }
 
   /**
-   * Advances the watermark to `seq` unless it is already higher (0: no advance) and replaces the
-   * outstanding range (undefined: keep it; null: clear it). Returns the watermark in force.
+   * Advances the watermark to `seq` unless it is already higher (0: no advance) and, when given,
+   * replaces the outstanding ranges. Returns the watermark in force.
    */
-  async commit(tenant: string, device: string, seq: number, outstanding?: Outstanding | null): Promise<number> {
-    const op = outstanding === undefined ? 'keep' : outstanding === null ? 'clear' : 'set';
-    return Number(
-      await this.commitCommand(
-        this.keys.watermark(tenant, device),
-        this.keys.outstanding(tenant, device),
-        seq,
-        op,
-        outstanding?.from == null ? '' : String(outstanding.from),
-        outstanding?.to ?? 0,
-        outstanding?.reason ?? '',
-      ),
-    );
+  async commit(tenant: string, device: string, seq: number, outstanding?: DeferredRange[]): Promise<number> {
+    const json = outstanding === undefined || outstanding.length === 0 ? '' : JSON.stringify(outstanding);
+    return Number(await this.commitCommand(this.keys.watermark(tenant, device), this.keys.outstanding(tenant, device), seq, outstanding === undefined ? 'keep' : 'set', json));
   }
 }
 
+/** Ranges the watermark has not covered, lowest first; a range the watermark entered loses its known start. Pure. */
+export function settleRanges(ranges: DeferredRange[], watermark: number): DeferredRange[] {
+  return ranges
+    .filter((r) => r.to > watermark)
+    .map((r) => (r.from !== null && r.from <= watermark ? { ...r, from: null } : r))
+    .sort((a, b) => a.to - b.to);
+}
+
 /**
- * The outstanding range after a batch: what was deferred now, merged with what was before.
- * `acceptedTo` is the new watermark candidate. Pure.
+ * Adds a deferred range, merging it with ranges it overlaps. Touching ranges stay apart: each
+ * start is where the device must resume once the range below it is covered. Pure.
  */
-export function nextOutstanding(before: Outstanding | null, deferredFrom: number | null, deferredTo: number | null, watermark: number, reason: DeferReason | undefined): Outstanding | null | undefined {
-  const to = Math.max(before?.to ?? 0, deferredTo ?? 0);
-  if (to <= watermark) return before ? null : undefined;
-  // Lowest deferred seq still above the watermark: this batch's deferred start when it has one
-  // (it is the first event after the accepted prefix), else the earlier one if still above.
-  const from = deferredFrom ?? (before?.from != null && before.from > watermark ? before.from : null);
-  return { from, to, reason: reason ?? before?.reason ?? 'overloaded' };
+export function addRange(ranges: DeferredRange[], added: DeferredRange): DeferredRange[] {
+  const out: DeferredRange[] = [];
+  let cur = added;
+  const lo = (r: DeferredRange) => r.from ?? r.to;
+  for (const r of ranges) {
+    if (lo(r) <= cur.to && lo(cur) <= r.to) {
+      const from = r.from === null || cur.from === null ? (lo(r) < lo(cur) ? r.from : cur.from) : Math.min(r.from, cur.from);
+      cur = { from, to: Math.max(r.to, cur.to), reason: cur.reason };
+    } else {
+      out.push(r);
+    }
+  }
+  out.push(cur);
+  return out.sort((a, b) => a.to - b.to).slice(0, MAX_OUTSTANDING_RANGES);
+}
+
+/** The highest seq a batch may start at without jumping over an outstanding range. */
+export function resumeBound(ranges: DeferredRange[]): number {
+  const first = ranges[0];
+  return first === undefined ? Number.POSITIVE_INFINITY : (first.from ?? first.to);
 }
