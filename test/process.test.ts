@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { startBridgeProcess, writeConfig, descendants, isAlive, type BridgeProcess } from './support/bridge-process.js';
+import { startBridgeProcess, writeConfig, descendants, isAlive, type BridgeProcess } from '../src/testing/bridge-process.js';
 import { startTestBridge } from './support/harness.js';
 import { TestDevice, events } from './support/mqtt-device.js';
 import { STORE_QUEUE } from '../src/queue/jobs.js';

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
-import { startBridgeProcess, writeConfig, type BridgeProcess } from './support/bridge-process.js';
+import { startBridgeProcess, writeConfig, type BridgeProcess } from '../src/testing/bridge-process.js';
 import { TestDevice, events } from './support/mqtt-device.js';
 
 describe('live config reload', () => {
