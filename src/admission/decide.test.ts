@@ -25,13 +25,13 @@ describe('capBeforeBuckets', () => {
     ['per-batch cap, retry at once', inputs({ maxAcceptPerBatch: 90 }), { limit: 90, reason: 'batch_cap', baseRetryMs: 0 }],
     ['global in-flight cap', inputs({ inFlight: { global: 13, globalMax: 10 } }), { limit: 0, reason: 'overloaded', baseRetryMs: 12 }],
     ['tenant in-flight cap', inputs({ inFlight: { tenant: 7, tenantMax: 5 } }), { limit: 0, reason: 'overloaded', baseRetryMs: 8 }],
-    ['storage backlog past its bound', inputs({ downstream: { storageBacklogMs: 45_000 } }), { limit: 0, reason: 'storage_backpressure', baseRetryMs: 30_000 }],
+    ['storage backlog past its bound', inputs({ downstream: { storageBacklogMs: 45_000 } }), { limit: 0, reason: 'storage_backpressure', baseRetryMs: 15_000 }],
     ['search lag past its bound', inputs({ downstream: { searchLagMs: 70_000 } }), { limit: 0, reason: 'search_backpressure', baseRetryMs: 10_000 }],
     // depth 1500 of [1000, 2000]: half the batch; retry = (1500 + 50 - 1000) / 500 s
     ['queue above high-water: a shrinking share', inputs({ queue: { depth: 1500 } }), { limit: 50, reason: 'queue_saturated', baseRetryMs: 1100 }],
     ['queue at max: nothing', inputs({ queue: { depth: 2000 } }), { limit: 0, reason: 'queue_saturated', baseRetryMs: 2000 }],
     ['queue below high-water: everything', inputs({ queue: { depth: 999 } }), { limit: 100, reason: undefined, baseRetryMs: 0 }],
-    ['storage outranks search', inputs({ downstream: { storageBacklogMs: 31_000, searchLagMs: 99_000 } }), { limit: 0, reason: 'storage_backpressure', baseRetryMs: 16_000 }],
+    ['storage outranks search', inputs({ downstream: { storageBacklogMs: 31_000, searchLagMs: 99_000 } }), { limit: 0, reason: 'storage_backpressure', baseRetryMs: 1000 }],
   ])('%s', (_name, i, want) => {
     const got = capBeforeBuckets(i);
     expect({ limit: got.limit, reason: got.reason, baseRetryMs: got.baseRetryMs }).toEqual(want);

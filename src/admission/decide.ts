@@ -59,10 +59,8 @@ export function capBeforeBuckets(i: AdmissionInputs): Cap {
 
   // Downstream pressure: the source of truth first, then search.
   const d = i.downstream;
-  // Devices are told to come back once the backlog has drained to half its bound, not just below
-  // it: coming back at the bound would refill it at once and defer them again.
   if (d.storageBacklogMs > d.storageMaxMs) {
-    return { limit: 0, reason: 'storage_backpressure', baseRetryMs: Math.ceil(d.storageBacklogMs - d.storageMaxMs / 2) };
+    return { limit: 0, reason: 'storage_backpressure', baseRetryMs: Math.ceil(d.storageBacklogMs - d.storageMaxMs) };
   }
   if (d.searchLagMs > d.searchBoundMs) {
     return { limit: 0, reason: 'search_backpressure', baseRetryMs: Math.ceil(d.searchLagMs - d.searchBoundMs) };
