@@ -203,12 +203,12 @@ export class BatchHandler {
       const t = await this.deps.buckets.take(buckets, cap.limit, !contract);
       grant = { granted: t.granted, binding: t.binding === 0 ? 'device' : t.binding === 1 ? 'tenant' : null, waitMs: t.waitMs };
       const decision = finalize(cap, grant);
-      // credit: what the buckets will hold when the device may come back, within what a full batch
-      // would be granted under the present queue and downstream pressure.
+      // credit: what the buckets will hold when the device may come back, within the batch cap.
+      // (Shrinking it further by the queue's share was measured to slow a contract fleet's drain:
+      // devices then send small batches while the queue drains below its high-water.)
       const backInMs = decision.baseRetryMs;
       const level = Math.min(...buckets.map((b, i) => Math.min(b.burst, (t.remaining[i] ?? 0) + (b.ratePerSec * backInMs) / 1000)));
-      const fullBatch = capBeforeBuckets({ ...inputs, newEvents: adm.maxAcceptPerBatch }).limit;
-      credit = Math.max(0, Math.min(fullBatch, Math.floor(level)));
+      credit = Math.max(0, Math.min(adm.maxAcceptPerBatch, Math.floor(level)));
       return { ...decision, credit };
     }
     return finalize(cap, grant);
